@@ -1,0 +1,34 @@
+"""Celery settings, read from the environment through the one settings object."""
+
+from movie_gen.settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.redis_url
+result_backend = _settings.redis_url
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+# A set is long work: take one message at a time, acknowledge it only when it is done, and put it
+# back on the queue when the worker process dies so that another worker finishes it.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_time_limit = _settings.task_time_limit_s
+task_soft_time_limit = max(5, _settings.task_time_limit_s - 30)
+
+# Unacknowledged messages (running tasks, retries waiting for their countdown) come back after the
+# visibility timeout: keep it above the task time limit plus the longest retry wait.
+_visibility = int(_settings.task_time_limit_s + _settings.retry_backoff_max + 600)
+broker_transport_options = {"visibility_timeout": _visibility}
+result_backend_transport_options = {"visibility_timeout": _visibility}
+broker_connection_retry_on_startup = True
+result_expires = _settings.job_ttl_s
+
+# Flower shows queued, started, retried and finished tasks.
+worker_send_task_events = True
+task_send_sent_event = True
+task_track_started = True

@@ -1,0 +1,35 @@
+"""movie-gen: a story idea in, a long and consistent movie script out, written set by set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from .celery_app import create_celery
+from .logging_setup import configure_logging
+from .services import Services, get_services
+from .settings import Settings
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The Flask app: settings, the OpenAPI-documented API, the Celery client for enqueueing."""
+    app = Flask(__name__)
+    config = dict(config or {})
+    settings: Settings | None = config.pop("SETTINGS", None)
+    services = Services(settings) if settings else get_services()
+    app.config.update(
+        API_TITLE="movie-gen", API_VERSION="1", OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        MAX_CONTENT_LENGTH=1024 * 1024, JSON_SORT_KEYS=False,
+    )
+    app.config.update(config)
+    configure_logging(services.settings.log_format, services.settings.log_level)
+    app.extensions["movie_gen"] = {"services": services, "celery": create_celery()}
+
+    from .api import register_api
+
+    register_api(app)
+    return app

@@ -1,0 +1,84 @@
+"""One JSON error body for every failure; no traceback ever reaches a client."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import redis
+from flask import Flask, jsonify, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
+
+log = logging.getLogger(__name__)
+
+
+def error_body(code: int, status: str, message: str,
+               errors: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "status": status, "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def _flatten(errors: Any) -> dict[str, Any]:
+    """webargs nests errors by location ({"json": {"idea": [...]}}): keep the field names."""
+    if not isinstance(errors, dict):
+        return {"_body": errors}
+    flat: dict[str, Any] = {}
+    for location, value in errors.items():
+        if location in ("json", "query", "form", "path") and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[location] = value
+    return flat
+
+
+def _summary(errors: dict[str, Any]) -> str:
+    parts = []
+    for field, problems in errors.items():
+        text = problems[0] if isinstance(problems, list) and problems else problems
+        parts.append(f"{field}: {text}")
+    return "Invalid request: " + "; ".join(parts)
+
+
+class MovieGenApi(Api):
+    """flask-smorest's Api with our error body."""
+
+    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+        data = getattr(error, "data", None) or {}
+        errors = data.get("errors") or data.get("messages")
+        flat = _flatten(errors) if errors else None
+        message = data.get("message") or (_summary(flat) if flat else error.description)
+        body = error_body(error.code or 500, error.name, message, flat)
+        if isinstance(error, InternalServerError):
+            request_id = uuid.uuid4().hex[:12]
+            original = getattr(error, "original_exception", None)
+            log.error("internal error on %s %s", request.method, request.path,
+                      exc_info=original, extra={"request_id": request_id})
+            body["message"] = "Internal server error; quote the request id when reporting it."
+            body["request_id"] = request_id
+        response = jsonify(body)
+        response.status_code = error.code or 500
+        for name, value in (data.get("headers") or {}).items():
+            response.headers[name] = value
+        return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON for a down job store and for POST bodies that are not JSON."""
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _store_unavailable(exc: Exception):
+        log.error("job store unavailable: %s", exc)
+        response = jsonify(error_body(503, "Service Unavailable",
+                                      "The job store (Redis) is unreachable; try again shortly."))
+        response.status_code = 503
+        return response
+
+    @app.before_request
+    def _require_json_body():
+        if request.method == "POST" and not request.is_json:
+            raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")

@@ -1,0 +1,117 @@
+"""The summary of a job: its final state, the `result` object the job URL serves, the metadata file."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .errors import StorageError
+from .files import write_json_atomic
+from .generation import output_dir
+from .job_store import COMPLETED, FAILED, FINAL_STATES, PARTIAL, SET_FAILED, SET_SUCCESS, now_iso
+from .metadata import metadata_snapshot, token_usage
+from .retries import retry_results
+from .services import Services
+
+log = logging.getLogger(__name__)
+RETRY_ENDPOINT = "/retry-failed-story-sets"
+
+
+def final_state(job: dict[str, Any]) -> str:
+    """completed when every set succeeded, failed when none did, else partial."""
+    succeeded = sum(1 for s in job["sets"] if s["status"] == SET_SUCCESS)
+    if succeeded == len(job["sets"]) and job.get("bible"):
+        return COMPLETED
+    return PARTIAL if succeeded else FAILED
+
+
+def _set_entry(record: dict[str, Any]) -> dict[str, Any]:
+    entry = {"set_number": record["set_number"], "status": record["status"],
+             "segments_requested": record["last_segment"] - record["first_segment"] + 1,
+             "first_segment": record["first_segment"], "last_segment": record["last_segment"],
+             "attempts": len(record.get("attempts", []))}
+    if record["status"] == SET_SUCCESS:
+        entry["segments_count"] = record.get("segments_count", 0)
+        if record.get("file_path"):
+            entry["file_path"] = record["file_path"]
+    elif record["status"] == SET_FAILED:
+        entry["error"] = record.get("error_message") or record.get("last_error", "failed")
+    return entry
+
+
+def build_result(job: dict[str, Any]) -> dict[str, Any]:
+    """The `result` object: the summary so far, or the final one once the job has ended."""
+    sets = job["sets"]
+    ok = [s for s in sets if s["status"] == SET_SUCCESS]
+    failed = [s["set_number"] for s in sets if s["status"] == SET_FAILED]
+    request = job["request"]
+    result: dict[str, Any] = {
+        "success": job.get("state") == COMPLETED,
+        "job_id": job["job_id"],
+        "story_title": job.get("title"),
+        "provider": job.get("provider"),
+        "generation_summary": {
+            "total_segments_requested": request["total_segments"],
+            "total_segments_generated": sum(s.get("segments_count", 0) for s in ok),
+            "total_sets_requested": len(sets),
+            "successful_sets": len(ok),
+            "failed_sets": len(failed),
+            "failed_set_numbers": failed,
+        },
+        "retry_info": {"can_retry": bool(failed) and job.get("state") in FINAL_STATES,
+                       "failed_sets": failed, "retry_endpoint": RETRY_ENDPOINT},
+        "sets": [_set_entry(s) for s in sets],
+        "token_usage": token_usage(job),
+        "retry_statistics": {
+            "attempts_per_set": {str(s["set_number"]): len(s.get("attempts", [])) for s in sets},
+            "total_retries": sum(max(0, len(s.get("attempts", [])) - 1) for s in sets),
+        },
+    }
+    if job.get("bible"):
+        result["logline"] = job["bible"]["logline"]
+    if job.get("file_stem"):
+        directory = request["output_directory"]
+        result["metadata_file"] = f"{directory}/{job['file_stem']}_metadata.json"
+    if job.get("error"):
+        result["error"] = job["error"]
+    if job.get("retry"):
+        result["retry_info"].update(job["retry"], retry_results=retry_results(job))
+    return result
+
+
+def write_metadata(svc: Services, job: dict[str, Any]) -> None:
+    """Rewrite the job's metadata file from the job store (atomic replace)."""
+    if not job.get("file_stem") or not job["request"].get("save_to_files"):
+        return
+    try:
+        path = output_dir(svc, job) / f"{job['file_stem']}_metadata.json"
+        write_json_atomic(path, metadata_snapshot(job))
+    except (OSError, StorageError) as exc:
+        log.error("cannot write the metadata file: %s", exc, extra={"job_id": job["job_id"]})
+
+
+def finish_job(svc: Services, job_id: str, error: str | None = None) -> dict[str, Any] | None:
+    """Decide the job's final state, store it and write the metadata file; returns the result.
+
+    With `error` (the pipeline broke: a worker died, a time limit hit), sets that never reached
+    an outcome are marked failed with that error, so that the job ends and can be retried.
+    """
+    job = svc.store.get(job_id)
+    if job is None:
+        log.error("job record is gone; nothing to assemble", extra={"job_id": job_id})
+        return None
+    if error:
+        for record in job["sets"]:
+            if record["status"] not in (SET_SUCCESS, SET_FAILED):
+                record.update(status=SET_FAILED, error_message=f"Set {record['set_number']} "
+                              f"did not finish: {error}")
+                svc.store.put_record(job_id, f"set:{record['set_number']}", record)
+    state = final_state(job)
+    fields: dict[str, Any] = {}
+    if error:
+        fields["error"] = error
+    svc.store.set_state(job_id, state, finished_at=now_iso(), **fields)
+    job = svc.store.get(job_id)
+    write_metadata(svc, job)
+    log.info("job %s: %s", state, job.get("title"), extra={"job_id": job_id})
+    return build_result(job)

@@ -1,0 +1,80 @@
+"""Attempt records of a job's units (the story bible, each set): started, finished, error, delay."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .job_store import SET_FAILED, SET_RETRYING, SET_RUNNING, JobStore, now_iso
+
+log = logging.getLogger(__name__)
+
+BIBLE = "bible_record"
+
+
+def unit_field(set_number: int | None) -> str:
+    """The job-store field of a unit: `bible_record` or `set:N`."""
+    return BIBLE if set_number is None else f"set:{set_number}"
+
+
+def load(store: JobStore, job_id: str, set_number: int | None) -> dict[str, Any]:
+    record = store.get_record(job_id, unit_field(set_number))
+    if record is None:
+        record = {"status": "pending", "attempts": []}
+        if set_number is not None:
+            record["set_number"] = set_number
+    return record
+
+
+def start(store: JobStore, job_id: str, set_number: int | None, attempt: int) -> dict[str, Any]:
+    """Mark the unit running and open attempt `attempt`; returns the record."""
+    record = load(store, job_id, set_number)
+    run = record.get("run", 1)
+    record["attempts"] = [a for a in record.get("attempts", [])
+                          if (a.get("run", 1), a["attempt"]) != (run, attempt)]
+    record["attempts"].append({"run": run, "attempt": attempt, "started_at": now_iso()})
+    record["status"] = SET_RUNNING
+    record.pop("error", None)
+    store.put_record(job_id, unit_field(set_number), record)
+    return record
+
+
+def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
+           *, status: str, error: BaseException | None = None, error_class: str | None = None,
+           delay_s: float | None = None, **fields: Any) -> dict[str, Any]:
+    """Close the last attempt with its outcome and store the unit's new status."""
+    entry = record["attempts"][-1]
+    entry["finished_at"] = now_iso()
+    entry["outcome"] = "error" if error is not None else "success"
+    if error is not None:
+        entry["error_class"] = error_class
+        entry["error"] = str(error)
+        record["last_error"] = str(error)
+    if delay_s is not None:
+        entry["delay_s"] = delay_s
+    record.update(status=status, **fields)
+    store.put_record(job_id, unit_field(set_number), record)
+    log.info("attempt %s of %s %s: %s%s", entry["attempt"],
+             "set" if set_number is not None else "story bible", set_number or "",
+             entry["outcome"] if error is None else f"{error_class}: {error}",
+             f", next try in {delay_s}s" if delay_s is not None else "",
+             extra={"job_id": job_id, "set_number": set_number, "attempt": entry["attempt"],
+                    "delay_s": delay_s, "outcome": entry["outcome"]})
+    return record
+
+
+def will_retry(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
+               error: BaseException, error_class: str, delay_s: float) -> dict[str, Any]:
+    return finish(store, job_id, set_number, record, status=SET_RETRYING, error=error,
+                  error_class=error_class, delay_s=delay_s)
+
+
+def give_up(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
+            error: BaseException, error_class: str) -> dict[str, Any]:
+    """The unit failed for good: its record carries the reason and the number of attempts."""
+    what = f"set {set_number}" if set_number is not None else "the story bible"
+    run = record.get("run", 1)
+    count = sum(1 for a in record["attempts"] if a.get("run", 1) == run)
+    message = f"Failed to generate {what} after {count} attempt{'s' if count != 1 else ''}: {error}"
+    return finish(store, job_id, set_number, record, status=SET_FAILED, error=error,
+                  error_class=error_class, error_message=message)

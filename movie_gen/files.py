@@ -1,0 +1,108 @@
+"""Files under OUTPUT_ROOT: safe path resolution, atomic JSON writes, one file stem per job."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9]+")
+_DIR_PART = re.compile(r"^[A-Za-z0-9._ -]+$")
+
+
+class UnsafePath(ValueError):
+    """A client-supplied path that would leave OUTPUT_ROOT or is not a plain relative path."""
+
+
+def check_relative_dir(raw: str) -> str:
+    """Normalise a client's relative directory name, or raise UnsafePath saying why."""
+    if not raw or not raw.strip():
+        raise UnsafePath("must not be empty")
+    if "\\" in raw or "\x00" in raw:
+        raise UnsafePath("must use '/' separators and plain characters")
+    path = PurePosixPath(raw)
+    if path.is_absolute():
+        raise UnsafePath("must be a relative path under OUTPUT_ROOT, not an absolute path")
+    parts = [p for p in path.parts if p not in ("", ".")]
+    if not parts:
+        raise UnsafePath("must name a directory under OUTPUT_ROOT")
+    if any(p == ".." for p in parts):
+        raise UnsafePath("must not contain '..'")
+    if any(p.startswith(".") for p in parts):
+        raise UnsafePath("must not contain hidden directories (names starting with '.')")
+    if not all(_DIR_PART.match(p) for p in parts):
+        raise UnsafePath("may contain only letters, digits, '.', '_', '-' and spaces")
+    if len(parts) > 8 or len(raw) > 200:
+        raise UnsafePath("is too long (at most 8 levels and 200 characters)")
+    return "/".join(parts)
+
+
+def resolve_under(root: Path, relative: str) -> Path:
+    """The real directory for `relative` under `root`; raise UnsafePath if a symlink escapes."""
+    root_real = Path(os.path.realpath(root))
+    target = Path(os.path.realpath(root_real / check_relative_dir(relative)))
+    if target != root_real and root_real not in target.parents:
+        raise UnsafePath("resolves outside OUTPUT_ROOT (through a symbolic link)")
+    return target
+
+
+def file_stem(title: str) -> str:
+    """`Your Story Title!` → `Your_Story_Title`: safe as a file name on every system."""
+    stem = _UNSAFE.sub("_", title).strip("_")[:80].strip("_")
+    return stem or "Untitled"
+
+
+def _temp_json(directory: Path, data: Any) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, ensure_ascii=False, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file in the same directory, then rename it over `path`."""
+    tmp = _temp_json(path.parent, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def create_json_exclusive(path: Path, data: Any) -> bool:
+    """Write JSON to `path` only if no file is there (atomic); False when it already exists."""
+    tmp = _temp_json(path.parent, data)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+
+
+def reserve_stem(directory: Path, title: str, metadata: dict[str, Any], job_id: str) -> str:
+    """Claim a file stem in `directory` by creating its metadata file; never reuse another job's."""
+    base = file_stem(title)
+    for n in range(1, 1000):
+        stem = base if n == 1 else f"{base}_{n}"
+        path = directory / f"{stem}_metadata.json"
+        if create_json_exclusive(path, {**metadata, "file_stem": stem}):
+            return stem
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("job_id") == job_id:
+                return stem  # this job claimed it before (a redelivered task)
+        except (OSError, ValueError):
+            continue
+    raise OSError(f"no free file name for {base!r} in {directory}")

@@ -1,0 +1,151 @@
+"""The job store in Redis: the source of truth for a job's state, its bible and each set's record."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import redis
+
+QUEUED, OUTLINING, GENERATING = "queued", "outlining", "generating"
+COMPLETED, PARTIAL, FAILED = "completed", "partial", "failed"
+FINAL_STATES = (COMPLETED, PARTIAL, FAILED)
+SET_PENDING, SET_RUNNING, SET_RETRYING = "pending", "running", "retrying"
+SET_SUCCESS, SET_FAILED = "success", "failed"
+
+_PREFIX = "movie_gen:job:"
+_INDEX = "movie_gen:jobs"
+_JSON_FIELDS = ("request", "bible", "bible_record", "retry")
+
+
+def now_iso() -> str:
+    """UTC timestamp with milliseconds, e.g. 2026-11-28T21:03:04.123Z."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_job_id() -> str:
+    """A random job id that is safe in URLs and file names."""
+    return uuid.uuid4().hex
+
+
+class JobStore:
+    """Reads and writes job records; every write refreshes the record's time to live."""
+
+    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+        self.redis = client
+        self.ttl_s = ttl_s
+
+    @classmethod
+    def from_url(cls, url: str, ttl_s: int) -> "JobStore":
+        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=10,
+                                        socket_connect_timeout=5, health_check_interval=30), ttl_s)
+
+    @staticmethod
+    def key(job_id: str) -> str:
+        return _PREFIX + job_id
+
+    def _write(self, job_id: str, fields: dict[str, Any]) -> None:
+        encoded = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in fields.items()}
+        encoded["updated_at"] = now_iso()
+        pipe = self.redis.pipeline()
+        pipe.hset(self.key(job_id), mapping=encoded)
+        pipe.expire(self.key(job_id), self.ttl_s)
+        pipe.execute()
+
+    def create(self, job_id: str, request: dict[str, Any], set_plans: list[dict[str, Any]],
+               provider: str) -> None:
+        """Store a new job in state `queued` with one pending record per set."""
+        created = now_iso()
+        fields: dict[str, Any] = {"job_id": job_id, "state": QUEUED, "created_at": created,
+                                  "request": request, "provider": provider,
+                                  "sets_total": str(len(set_plans)),
+                                  "tokens_prompt": "0", "tokens_completion": "0", "llm_calls": "0"}
+        for plan in set_plans:
+            fields[f"set:{plan['set_number']}"] = {**plan, "status": SET_PENDING, "attempts": []}
+        self._write(job_id, fields)
+        self.redis.zadd(_INDEX, {job_id: datetime.now(timezone.utc).timestamp()})
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Put back a job from its durable snapshot (the metadata file) after its key expired."""
+        fields = {k: v for k, v in snapshot.items() if k not in ("sets", "segments")}
+        for record in snapshot.get("sets", []):
+            fields[f"set:{record['set_number']}"] = record
+        self._write(snapshot["job_id"], fields)
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.redis.exists(self.key(job_id)))
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The whole job: scalar fields, decoded JSON fields and `sets` in set order."""
+        raw = self.redis.hgetall(self.key(job_id))
+        if not raw:
+            return None
+        job: dict[str, Any] = {}
+        sets = []
+        for field, value in raw.items():
+            if field.startswith("set:"):
+                sets.append(json.loads(value))
+            elif field.startswith("segments:"):
+                continue
+            elif field in _JSON_FIELDS:
+                job[field] = json.loads(value)
+            else:
+                job[field] = value
+        job["sets"] = sorted(sets, key=lambda s: s["set_number"])
+        for name in ("sets_total", "tokens_prompt", "tokens_completion", "llm_calls"):
+            job[name] = int(job.get(name, 0))
+        return job
+
+    def set_state(self, job_id: str, state: str, **extra: Any) -> None:
+        """Change the job's state; a final state is announced to everyone waiting on the job."""
+        self._write(job_id, {"state": state, **extra})
+        if state in FINAL_STATES:
+            self.redis.publish(self.key(job_id) + ":final", state)
+
+    def subscribe_final(self, job_id: str) -> Any:
+        """A pub/sub subscription that receives a message when the job reaches a final state."""
+        pubsub = self.redis.pubsub()
+        pubsub.subscribe(self.key(job_id) + ":final")
+        return pubsub
+
+    def save_bible(self, job_id: str, bible: dict[str, Any], file_stem: str | None) -> None:
+        fields: dict[str, Any] = {"bible": bible, "title": bible["title"], "state": GENERATING}
+        if file_stem:
+            fields["file_stem"] = file_stem
+        self._write(job_id, fields)
+
+    def get_record(self, job_id: str, field: str) -> dict[str, Any] | None:
+        """One JSON record of the job, e.g. `set:3` or `bible_record`."""
+        raw = self.redis.hget(self.key(job_id), field)
+        return json.loads(raw) if raw else None
+
+    def put_record(self, job_id: str, field: str, record: dict[str, Any]) -> None:
+        self._write(job_id, {field: record})
+
+    def put_segments(self, job_id: str, set_number: int, segments: list[dict[str, Any]]) -> None:
+        self._write(job_id, {f"segments:{set_number}": segments})
+
+    def get_segments(self, job_id: str, set_number: int) -> list[dict[str, Any]] | None:
+        raw = self.redis.hget(self.key(job_id), f"segments:{set_number}")
+        return json.loads(raw) if raw else None
+
+    def add_usage(self, job_id: str, usage: dict[str, int]) -> None:
+        """Add one model call's token usage to the job's totals."""
+        pipe = self.redis.pipeline()
+        pipe.hincrby(self.key(job_id), "tokens_prompt", int(usage.get("prompt_tokens", 0)))
+        pipe.hincrby(self.key(job_id), "tokens_completion", int(usage.get("completion_tokens", 0)))
+        pipe.hincrby(self.key(job_id), "llm_calls", 1)
+        pipe.expire(self.key(job_id), self.ttl_s)
+        pipe.execute()
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        self._write(job_id, fields)
+
+    def acquire_lock(self, job_id: str, name: str, ttl_s: int) -> bool:
+        """A short-lived exclusive lock on one job (e.g. one retry at a time)."""
+        return bool(self.redis.set(f"{self.key(job_id)}:lock:{name}", "1", nx=True, ex=ttl_s))
+
+    def release_lock(self, job_id: str, name: str) -> None:
+        self.redis.delete(f"{self.key(job_id)}:lock:{name}")

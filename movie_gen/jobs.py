@@ -1,0 +1,81 @@
+"""Jobs as the API sees them: submit, look up (with the durable fallback), wait, and the job view."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from celery import Celery
+
+from .assembly import build_result
+from . import durable_record
+from .job_store import FINAL_STATES, SET_FAILED, SET_SUCCESS, new_job_id
+from .pipeline import enqueue_job
+from .services import Services
+from .story_bible import plan_sets
+
+log = logging.getLogger(__name__)
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def submit_job(svc: Services, celery: Celery, request: dict[str, Any]) -> str:
+    """Store a new job and enqueue its pipeline; returns the job id."""
+    job_id = new_job_id()
+    plans = plan_sets(request["total_segments"], request["segments_per_set"])
+    svc.store.create(job_id, request, [
+        {"set_number": p.set_number, "first_segment": p.first, "last_segment": p.last}
+        for p in plans], svc.settings.llm_provider)
+    enqueue_job(celery, job_id, [p.set_number for p in plans])
+    log.info("job queued: %d segments in %d sets", request["total_segments"], len(plans),
+             extra={"job_id": job_id})
+    return job_id
+
+
+def find_job(svc: Services, job_id: str) -> dict[str, Any] | None:
+    """The job from Redis; if its key expired, restored from the metadata file on disk."""
+    if not _JOB_ID.match(job_id):
+        return None
+    job = svc.store.get(job_id)
+    if job is not None:
+        return job
+    snapshot = durable_record.load_snapshot(svc.settings.output_root, job_id)
+    if snapshot is None:
+        return None
+    if snapshot.get("state") not in FINAL_STATES:
+        snapshot["state"] = "failed"
+        snapshot["error"] = "the job's live record was lost before it finished; retry it"
+        for record in snapshot.get("sets", []):
+            if record.get("status") not in (SET_SUCCESS, SET_FAILED):
+                record.update(status=SET_FAILED, error_message="lost before it finished")
+    svc.store.restore(snapshot)
+    log.warning("job restored from its metadata file", extra={"job_id": job_id})
+    return svc.store.get(job_id)
+
+
+def wait_for_final(svc: Services, job_id: str, timeout_s: float) -> dict[str, Any] | None:
+    """The job once it reaches a final state, or as it is when `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    pubsub = svc.store.subscribe_final(job_id)
+    try:
+        while True:
+            job = svc.store.get(job_id)
+            left = deadline - time.monotonic()
+            if job is None or job["state"] in FINAL_STATES or left <= 0:
+                return job
+            pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, 1.0))
+    finally:
+        pubsub.close()
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    """The body of GET /jobs/<id>."""
+    sets = job["sets"]
+    ok = sum(1 for s in sets if s["status"] == SET_SUCCESS)
+    failed = sum(1 for s in sets if s["status"] == SET_FAILED)
+    return {"job_id": job["job_id"], "state": job["state"],
+            "progress": {"sets_total": len(sets), "sets_succeeded": ok, "sets_failed": failed,
+                         "sets_pending": len(sets) - ok - failed},
+            "created_at": job.get("created_at"), "updated_at": job.get("updated_at"),
+            "result": build_result(job)}

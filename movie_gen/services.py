@@ -1,0 +1,41 @@
+"""The services a worker or the web app uses, built once per process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .job_store import JobStore
+from .llm import ScriptWriter, get_writer
+from .rate_limit import LLMRateLimiter
+from .settings import Settings, get_settings
+
+
+@dataclass
+class Services:
+    """Settings plus the job store, the model writer and the global rate limiter."""
+
+    settings: Settings = field(default_factory=get_settings)
+
+    @cached_property
+    def store(self) -> JobStore:
+        return JobStore.from_url(self.settings.redis_url, self.settings.job_ttl_s)
+
+    @cached_property
+    def writer(self) -> ScriptWriter:
+        return get_writer(self.settings)
+
+    @cached_property
+    def limiter(self) -> LLMRateLimiter:
+        return LLMRateLimiter(self.settings.redis_url, self.settings.llm_rate_limit)
+
+
+_services: Services | None = None
+
+
+def get_services() -> Services:
+    """The process-wide services (one Redis pool, one model client)."""
+    global _services
+    if _services is None:
+        _services = Services()
+    return _services

@@ -1,0 +1,135 @@
+"""The one settings object: every environment variable the service reads, typed, with defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if low is not None and value < low:
+        raise SettingsError(f"{name} must be >= {low}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float = 0.0,
+           high: float | None = None) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int_list(env: Mapping[str, str], name: str) -> frozenset[int]:
+    raw = env.get(name, "")
+    try:
+        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise SettingsError(f"{name} must be comma-separated set numbers, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of the web app, the workers and the CLI."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    output_root: Path = Path("output")
+    llm_provider: str = "offline"
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = 120.0
+    openai_max_tokens: int = 16000
+    offline_fail_sets: frozenset[int] = field(default_factory=frozenset)
+    offline_fail_rate: float = 0.0
+    offline_latency_s: float = 0.0
+    offline_seed: int = 0
+    retry_backoff_base: float = 2.0
+    retry_backoff_max: float = 3600.0
+    retry_jitter: bool = False
+    llm_rate_limit: str = "30/minute"
+    job_ttl_s: int = 7 * 24 * 3600
+    task_time_limit_s: int = 600
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read every setting from the environment (or the mapping given)."""
+        env = os.environ if env is None else env
+        provider = env.get("LLM_PROVIDER", "").strip().lower()
+        if not provider:
+            provider = "openai" if env.get("OPENAI_API_KEY") else "offline"
+        if provider not in ("openai", "offline"):
+            raise SettingsError(f"LLM_PROVIDER must be 'openai' or 'offline', got {provider!r}")
+        log_format = env.get("LOG_FORMAT", "text").lower()
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"LOG_FORMAT must be 'text' or 'json', got {log_format!r}")
+        return cls(
+            redis_url=env.get("REDIS_URL") or cls.redis_url,
+            output_root=Path(env.get("OUTPUT_ROOT") or "output").resolve(),
+            llm_provider=provider,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            openai_model=env.get("OPENAI_MODEL") or cls.openai_model,
+            openai_timeout_s=_float(env, "OPENAI_TIMEOUT_S", cls.openai_timeout_s, low=0.1),
+            openai_max_tokens=_int(env, "OPENAI_MAX_TOKENS", cls.openai_max_tokens, low=256),
+            offline_fail_sets=_int_list(env, "OFFLINE_FAIL_SETS"),
+            offline_fail_rate=_float(env, "OFFLINE_FAIL_RATE", 0.0, high=1.0),
+            offline_latency_s=_float(env, "OFFLINE_LATENCY_S", 0.0),
+            offline_seed=_int(env, "OFFLINE_SEED", 0),
+            retry_backoff_base=_float(env, "RETRY_BACKOFF_BASE", cls.retry_backoff_base),
+            retry_backoff_max=_float(env, "RETRY_BACKOFF_MAX", cls.retry_backoff_max),
+            retry_jitter=_bool(env, "RETRY_JITTER", False),
+            llm_rate_limit=env.get("LLM_RATE_LIMIT") or cls.llm_rate_limit,
+            job_ttl_s=_int(env, "JOB_TTL_S", cls.job_ttl_s, low=60),
+            task_time_limit_s=_int(env, "TASK_TIME_LIMIT_S", cls.task_time_limit_s, low=10),
+            log_format=log_format,
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        )
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with some values changed (used by tests and the app factory)."""
+        return dataclasses.replace(self, **changes)
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
