@@ -27,7 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(config)
     configure_logging(services.settings.log_format, services.settings.log_level)
-    app.extensions["movie_gen"] = {"services": services, "celery": create_celery()}
+    app.extensions["movie_gen"] = {"services": services, "celery": create_celery(settings)}
 
     from .api import register_api
 

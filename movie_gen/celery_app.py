@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from celery import Celery
 
+from .settings import Settings
 
-def create_celery() -> Celery:
-    """A Celery app named `movie_gen`, configured from the flat `celeryconfig` module."""
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    """A Celery app named `movie_gen`, configured from the flat `celeryconfig` module.
+
+    `settings` points the app at another Redis than the environment's (an app built for tests).
+    """
     app = Celery("movie_gen")
     app.config_from_object("celeryconfig")
+    if settings is not None:
+        app.conf.update(broker_url=settings.redis_url, result_backend=settings.redis_url)
     return app

@@ -1,0 +1,147 @@
+"""Real servers for the tests: redis-server, a Celery worker subprocess, the app over HTTP, llmock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import redis
+import requests
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # not ready yet
+            last_error = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM the process group, then SIGKILL what is left."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=5)
+
+
+class RedisServer:
+    """A redis-server on a free port that the suite started (and so may flush)."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(workdir), "--databases", "64"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: redis.Redis(port=self.port).ping(), 10, "redis-server")
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+class Worker:
+    """`celery -A workers worker` as a subprocess with its own environment."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2,
+                 name: str = "worker") -> None:
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.env = env
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO",
+             "--concurrency", str(concurrency), "--hostname", f"{name}-{free_port()}@%h",
+             "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, celery_app: Any, timeout: float = 30) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            return bool(celery_app.control.ping(timeout=0.5))
+        wait_until(ready, timeout, "the Celery worker to answer a ping")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.log.close()
+
+
+class AppServer:
+    """The Flask app behind a real HTTP server (werkzeug, threaded) on a free port."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+class LLMockServer:
+    """The llmock OpenAI-compatible server with fault injection, on a free port."""
+
+    def __init__(self, log_path: Path, *args: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        binary = shutil.which("llmock") or str(Path(sys.executable).parent / "llmock")
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning", *args],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: requests.get(f"{self.base_url}/_llmock/scenario", timeout=1).ok, 20,
+                   "llmock")
+
+    def reset(self) -> None:
+        requests.post(f"{self.base_url}/_llmock/reset", timeout=5).raise_for_status()
+
+    def script(self, *behaviors: dict[str, Any]) -> None:
+        requests.post(f"{self.base_url}/_llmock/scenario", json={"behaviors": list(behaviors)},
+                      timeout=5).raise_for_status()
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        body = requests.get(f"{self.base_url}/_llmock/requests", timeout=10).json()
+        return [r for r in body["requests"] if "chat/completions" in r.get("path", "")]
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.log.close()
