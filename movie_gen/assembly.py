@@ -29,7 +29,8 @@ def _set_entry(record: dict[str, Any]) -> dict[str, Any]:
     entry = {"set_number": record["set_number"], "status": record["status"],
              "segments_requested": record["last_segment"] - record["first_segment"] + 1,
              "first_segment": record["first_segment"], "last_segment": record["last_segment"],
-             "attempts": len(record.get("attempts", []))}
+             "attempts": len(record.get("attempts", [])),
+             "attempt_history": record.get("attempts", [])}
     if record["status"] == SET_SUCCESS:
         entry["segments_count"] = record.get("segments_count", 0)
         if record.get("file_path"):
@@ -69,6 +70,10 @@ def build_result(job: dict[str, Any]) -> dict[str, Any]:
     }
     if job.get("bible"):
         result["logline"] = job["bible"]["logline"]
+    bible_record = job.get("bible_record") or {}
+    result["story_bible"] = {"status": bible_record.get("status", "pending"),
+                             "attempts": len(bible_record.get("attempts", [])),
+                             "attempt_history": bible_record.get("attempts", [])}
     if job.get("file_stem"):
         directory = request["output_directory"]
         result["metadata_file"] = f"{directory}/{job['file_stem']}_metadata.json"
@@ -107,11 +112,11 @@ def finish_job(svc: Services, job_id: str, error: str | None = None) -> dict[str
                               f"did not finish: {error}")
                 svc.store.put_record(job_id, f"set:{record['set_number']}", record)
     state = final_state(job)
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = {"finished_at": now_iso()}
     if error:
         fields["error"] = error
-    svc.store.set_state(job_id, state, finished_at=now_iso(), **fields)
-    job = svc.store.get(job_id)
-    write_metadata(svc, job)
+    job.update(state=state, **fields)
+    write_metadata(svc, job)  # before the state is announced: a client that sees it finds the file
+    svc.store.set_state(job_id, state, **fields)
     log.info("job %s: %s", state, job.get("title"), extra={"job_id": job_id})
     return build_result(job)

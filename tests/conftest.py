@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import time
@@ -27,6 +28,7 @@ _databases = itertools.count(1)
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
+    gc.collect()  # Celery result handles unsubscribe when collected: let them while Redis is up
     server.stop()
 
 

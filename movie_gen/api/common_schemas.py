@@ -24,6 +24,9 @@ class SetEntrySchema(Schema):
     first_segment = fields.Integer()
     last_segment = fields.Integer()
     attempts = fields.Integer()
+    attempt_history = fields.List(fields.Dict(), metadata={
+        "description": "Every attempt: run, attempt, started_at, finished_at, outcome, error_class, "
+                       "error, delay_s (the wait chosen before the next attempt)"})
     file_path = fields.String(metadata={"example": "generated_movie_script/Your_Story_Title_set_01.json"})
     error = fields.String()
 
@@ -40,6 +43,7 @@ class ResultSchema(Schema):
     generation_summary = fields.Dict()
     retry_info = fields.Dict()
     sets = fields.List(fields.Nested(SetEntrySchema))
+    story_bible = fields.Dict()
     token_usage = fields.Dict()
     retry_statistics = fields.Dict()
     metadata_file = fields.String()
