@@ -1,0 +1,81 @@
+"""Faults of an OpenAI-compatible server (llmock): what is retried, how long it waits, what fails at once."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import pytest
+
+from .conftest import openai_env
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack, llmock):
+    return make_stack(**openai_env(llmock, OPENAI_TIMEOUT_S="1", RETRY_BACKOFF_BASE="0.1"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_llmock(llmock):
+    llmock.reset()
+    yield
+
+
+@pytest.mark.parametrize("behaviors, attempts, error_class, min_gap", [
+    ([{"type": "fail", "status": 429, "retry_after": 1}], 2, "transient", 1.0),
+    ([{"type": "fail", "status": 500, "times": 2}], 3, "transient", 0.1),
+    ([{"type": "fail", "status": 503}], 2, "transient", 0.1),
+    ([{"type": "delay", "seconds": 4}], 2, "transient", 0.1),
+    ([{"type": "reply", "text": "not json at all"}], 2, "invalid_output", 0.1),
+    ([{"type": "reply", "text": "{\"title\": \"only a title\"}"}], 2, "invalid_output", 0.1),
+], ids=["429-retry-after", "500-twice", "503", "timeout", "broken-json", "schema-violation"])
+def test_transient_faults_are_retried_then_the_job_completes(stack, llmock, behaviors, attempts,
+                                                            error_class, min_gap):
+    llmock.script(*behaviors)  # the first calls are the story bible's
+    job_id = stack.generate(idea="Storm over the salt flats", total_segments=2, segments_per_set=1)
+    job = stack.wait_job(job_id)
+    assert job["state"] == "completed", job["result"]
+    history = job["result"]["story_bible"]["attempt_history"]
+    assert len(history) == attempts
+    assert all(a["error_class"] == error_class for a in history[:-1])
+    assert history[-1]["outcome"] == "success"
+    gap = _ts(history[1]["started_at"]) - _ts(history[0]["finished_at"])
+    assert gap >= min_gap - 0.05
+    assert history[0]["delay_s"] >= min_gap
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_permanent_errors_fail_at_once_without_backoff(make_stack, llmock, status):
+    stack = make_stack(**openai_env(llmock, RETRY_BACKOFF_BASE="2"))
+    llmock.script({"type": "fail", "status": status, "times": None})
+    started = time.monotonic()
+    job_id = stack.generate(idea="Denied", total_segments=4, segments_per_set=2, max_retries=3)
+    job = stack.wait_job(job_id)
+    assert time.monotonic() - started < 2.0  # a single backoff wait would be 2 s
+    assert job["state"] == "failed"
+    result = job["result"]
+    assert result["story_bible"]["attempts"] == 1
+    assert f"HTTP {status}" in result["error"]
+    assert all(s["status"] == "failed" and f"HTTP {status}" in s["error"] for s in result["sets"])
+
+
+def test_401_on_the_sets_fails_each_set_after_one_attempt(make_stack, llmock):
+    # One model call per second: the bible's call goes first, the sets wait their turn, which
+    # leaves time to make the server refuse every call after the bible.
+    stack = make_stack(**openai_env(llmock, LLM_RATE_LIMIT="1/second", RETRY_BACKOFF_BASE="2"))
+    job_id = stack.generate(idea="Revoked key", total_segments=2, segments_per_set=1, max_retries=3)
+    deadline = time.monotonic() + 10
+    while stack.store.get(job_id)["state"] != "generating":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    llmock.script({"type": "fail", "status": 401, "times": None})
+    job = stack.wait_job(job_id)
+    assert job["state"] == "failed"
+    for entry in job["result"]["sets"]:
+        assert entry["attempts"] == 1
+        assert "HTTP 401" in entry["error"]
+        assert "delay_s" not in entry["attempt_history"][0]
