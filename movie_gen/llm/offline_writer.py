@@ -43,9 +43,16 @@ def _digest(*parts: Any) -> int:
     return int(hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:12], 16)
 
 
+SMALL_WORDS = {"a", "an", "the", "of", "that", "who", "which", "and", "or", "to", "in", "on", "at",
+               "only", "with", "for", "from", "by", "inside", "during", "into", "over", "under",
+               "after", "before"}
+
+
 def _title(idea: str) -> str:
     words = [w.strip(".,!?;:'\"") for w in idea.split()]
-    words = [w for w in words if w][:6] or ["Untitled"]
+    words = [w for w in words if w][:7] or ["Untitled"]
+    while len(words) > 1 and words[-1].lower() in SMALL_WORDS:
+        words.pop()
     return " ".join(w[:1].upper() + w[1:] for w in words)
 
 

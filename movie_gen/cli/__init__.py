@@ -1,0 +1,190 @@
+"""The `movie-gen` command: run the whole service locally, submit ideas, follow and retry jobs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from rich.console import Console
+
+from ..settings import Settings, SettingsError
+from .api_client import ApiClient, CLIError
+from .local_stack import LocalStack, free_port
+from .progress import follow, sets_table
+
+DEMO_IDEA = "A retired lighthouse keeper finds a map that only appears during storms"
+
+EXAMPLES = """examples:
+  movie-gen up                                   # Redis (embedded if needed), worker, web, Flower
+  movie-gen generate "A heist on a moving train" --segments 30 --per-set 10
+  movie-gen generate "A heist on a moving train" --json > result.json
+  movie-gen status 3f2c9a...                     # progress, or the final table
+  movie-gen retry 3f2c9a...                      # regenerate only the failed sets
+  movie-gen demo                                 # start, write a sample script, stop
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="movie-gen", description="Turn a one-line story idea into a long, consistent movie script.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = sub.add_parser("up", help="run Redis, a worker, the web app and Flower until Ctrl-C",
+                        description="Run everything on this machine until Ctrl-C or SIGTERM. Uses "
+                        "REDIS_URL when it answers, else an embedded Redis with its data in .movie-gen/.")
+    up.add_argument("--no-flower", action="store_true", help="do not start the Flower dashboard")
+    gen = sub.add_parser("generate", help="submit an idea and follow it live",
+                         description="Submit an idea and show each set's progress until the job ends. "
+                         "Exit status 0 when every set succeeded, 1 when some failed.")
+    gen.add_argument("idea", help="the one-line story idea")
+    gen.add_argument("--segments", type=int, default=30, help="total segments (1-1000, default 30)")
+    gen.add_argument("--per-set", type=int, default=10, help="segments per set (1-50, default 10)")
+    gen.add_argument("--max-retries", type=int, default=3, help="retries per set (0-10, default 3)")
+    gen.add_argument("--output-directory", default="generated_movie_script",
+                     help="directory under OUTPUT_ROOT (default generated_movie_script)")
+    gen.add_argument("--no-files", action="store_true", help="keep the script in the job only")
+    gen.add_argument("--json", action="store_true", help="print the result object as JSON (for scripts)")
+    status = sub.add_parser("status", help="show a job's progress, or its final table")
+    status.add_argument("job_id")
+    status.add_argument("--json", action="store_true", help="print the job as JSON")
+    retry = sub.add_parser("retry", help="regenerate only the failed sets of a job")
+    retry.add_argument("job_id")
+    retry.add_argument("--max-retries", type=int, default=3, help="retries per set (1-10, default 3)")
+    retry.add_argument("--json", action="store_true", help="print the result object as JSON")
+    demo = sub.add_parser("demo", help="start the stack, generate a sample script, stop",
+                          description="Start everything as `up` does (on free ports), write a "
+                          "sample script end to end with live progress, print where the files are, stop.")
+    demo.add_argument("--idea", default=DEMO_IDEA, help="the idea to write (default: a sample)")
+    demo.add_argument("--segments", type=int, default=30)
+    demo.add_argument("--per-set", type=int, default=10)
+    return parser
+
+
+def _banner(console: Console, settings: Settings) -> None:
+    if settings.llm_provider == "openai":
+        console.print(f"[bold]Model:[/] OpenAI-compatible API, model {settings.openai_model}"
+                      + (f" at {settings.openai_base_url}" if settings.openai_base_url else ""))
+    else:
+        console.print("[bold yellow]Model: offline writer[/] (built-in, deterministic demo text; "
+                      "set OPENAI_API_KEY to write with a real model)")
+
+
+def _finish(console: Console, job: dict[str, Any], as_json: bool, output_root: str) -> int:
+    result = job.get("result") or {}
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        console.print(sets_table(job))
+        if result.get("metadata_file"):
+            console.print(f"Files: {os.path.join(output_root, os.path.dirname(result['metadata_file']))}")
+    if job["state"] == "completed":
+        return 0
+    if result.get("retry_info", {}).get("can_retry") or job["state"] in ("partial", "failed"):
+        print(f"{job['state']}: sets {result.get('generation_summary', {}).get('failed_set_numbers')} "
+              f"failed. Retry them with:\n  movie-gen retry {job['job_id']}", file=sys.stderr)
+    return 1
+
+
+def _follow_and_finish(client: ApiClient, console: Console, job_id: str, as_json: bool,
+                       settings: Settings) -> int:
+    job = client.job(job_id) if as_json else follow(client, job_id, console)
+    while as_json and job["state"] not in ("completed", "partial", "failed"):
+        job = client.job(job_id, wait=30)
+    return _finish(console, job, as_json, str(settings.output_root))
+
+
+def _generate(client: ApiClient, console: Console, args: argparse.Namespace, settings: Settings) -> int:
+    body = {"idea": args.idea, "total_segments": args.segments, "segments_per_set": args.per_set,
+            "max_retries": args.max_retries, "output_directory": args.output_directory,
+            "save_to_files": not args.no_files}
+    job = client.generate(body)
+    if not args.json:
+        console.print(f"Job {job['job_id']}: {client.base_url}{job['status_url']}")
+    return _follow_and_finish(client, console, job["job_id"], args.json, settings)
+
+
+def _run_stack(settings: Settings, console: Console, web_port: int, flower_port: int | None) -> LocalStack:
+    stack = LocalStack(settings, web_port, flower_port, settings.state_dir / "logs")
+    _banner(console, settings)
+    console.print("Starting Redis, worker, web app" + (", Flower" if flower_port else "") + " ...")
+    try:
+        stack.start(dict(os.environ))
+    except BaseException:
+        stack.stop()
+        raise
+    where = "embedded, data in " + str(settings.state_dir / "redis") if stack.embedded_redis else stack.redis_url
+    console.print(f"Redis:  {where}\nAPI:    {stack.api_url}  (docs: {stack.api_url}/docs)")
+    if flower_port:
+        console.print(f"Flower: http://127.0.0.1:{flower_port}")
+    console.print(f"Files:  {settings.output_root}\nLogs:   {settings.state_dir / 'logs'}")
+    return stack
+
+
+def _up(settings: Settings, console: Console, no_flower: bool) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stack = _run_stack(settings, console, settings.web_port, None if no_flower else settings.flower_port)
+    console.print("Running. Ctrl-C stops everything.")
+    try:
+        while not stop.wait(1.0):
+            dead = [c.name for c in stack.children if c.proc.poll() is not None]
+            if dead:
+                console.print(f"[red]{', '.join(dead)} stopped unexpectedly; shutting down[/]")
+                return 1
+    finally:
+        console.print("Stopping ...")
+        stack.stop()
+    console.print("Stopped.")
+    return 0
+
+
+def _demo(settings: Settings, console: Console, args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stack = _run_stack(settings, console, free_port(), free_port())
+    try:
+        client = ApiClient(stack.api_url)
+        job = client.generate({"idea": args.idea, "total_segments": args.segments,
+                               "segments_per_set": args.per_set})
+        console.print(f"Writing \"{args.idea}\" (job {job['job_id']})")
+        return _follow_and_finish(client, console, job["job_id"], False, settings)
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `movie-gen` and `python -m movie_gen`."""
+    args = _parser().parse_args(argv)
+    console = Console(stderr=False)
+    try:
+        settings = Settings.from_env()
+        client = ApiClient(settings.api_url)
+        if args.command == "up":
+            return _up(settings, console, args.no_flower)
+        if args.command == "demo":
+            return _demo(settings, console, args)
+        if args.command == "generate":
+            return _generate(client, console, args, settings)
+        if args.command == "status":
+            job = client.job(args.job_id)
+            if args.json:
+                print(json.dumps(job, indent=2))
+                return 0
+            return _follow_and_finish(client, console, args.job_id, False, settings)
+        if args.command == "retry":
+            job = client.retry(args.job_id, args.max_retries)
+            if not args.json:
+                console.print(f"Retrying job {job['job_id']}")
+            return _follow_and_finish(client, console, job["job_id"], args.json, settings)
+    except (CLIError, SettingsError) as exc:
+        print(f"movie-gen: error: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
+    except KeyboardInterrupt:
+        print("movie-gen: interrupted", file=sys.stderr)
+        return 130
+    return 2

@@ -1,0 +1,62 @@
+"""A small HTTP client of the movie-gen API for the CLI, with errors as one clear line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+class CLIError(Exception):
+    """An error to print as one line (no traceback) before exiting non-zero."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class ApiClient:
+    """POST a job, read a job, retry a job."""
+
+    def __init__(self, base_url: str, timeout_s: float = 30) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        url = self.base_url + path
+        timeout = kwargs.pop("timeout", self.timeout_s)
+        try:
+            response = requests.request(method, url, timeout=timeout, **kwargs)
+        except requests.ConnectionError:
+            raise CLIError(f"cannot reach movie-gen at {self.base_url} "
+                           "(start it with `movie-gen up`, or set MOVIE_GEN_URL)") from None
+        except requests.Timeout:
+            raise CLIError(f"movie-gen at {self.base_url} did not answer in time") from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise CLIError(f"{url} answered HTTP {response.status_code} without JSON") from None
+        if response.status_code >= 400:
+            detail = body.get("message", "")
+            errors = body.get("errors")
+            if errors:
+                detail = "; ".join(f"{k}: {v[0] if isinstance(v, list) else v}" for k, v in errors.items())
+            raise CLIError(f"HTTP {response.status_code}: {detail}")
+        return response.status_code, body
+
+    def generate(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/generate-movie-auto", json=body)[1]
+
+    def retry(self, job_id: str, max_retries: int) -> dict[str, Any]:
+        return self._call("POST", "/retry-failed-story-sets",
+                          json={"job_id": job_id, "max_retries": max_retries})[1]
+
+    def job(self, job_id: str, wait: float = 0) -> dict[str, Any]:
+        params = {"wait": wait} if wait else {}
+        return self._call("GET", f"/jobs/{job_id}", params=params, timeout=wait + self.timeout_s)[1]
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(self.base_url + "/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False

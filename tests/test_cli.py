@@ -1,0 +1,194 @@
+"""The `movie-gen` command: up (embedded Redis), generate with live progress, status, retry, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .servers import ROOT, free_port, wait_until
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("OFFLINE_", "OPENAI_", "RETRY_", "LLM_", "MOVIE_GEN", "REDIS_"))}
+    return {**base, "PYTHONPATH": str(ROOT), "OUTPUT_ROOT": str(tmp_path / "output"),
+            "MOVIE_GEN_HOME": str(tmp_path / "home"),
+            # nothing listens there, so the embedded Redis is used
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "RETRY_BACKOFF_BASE": "0.05", "LLM_RATE_LIMIT": "1000/second", **extra}
+
+
+def _cli(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "movie_gen", *args], env=env, cwd=env["MOVIE_GEN_HOME"],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Up:
+    """`movie-gen up` running in the background, its output collected."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        Path(env["MOVIE_GEN_HOME"]).mkdir(parents=True, exist_ok=True)
+        self.output: list[str] = []
+        self.proc = subprocess.Popen([sys.executable, "-m", "movie_gen", "up"], env=env,
+                                     cwd=env["MOVIE_GEN_HOME"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True).start()
+        wait_until(lambda: "Running." in "".join(self.output) or self.proc.poll() is not None, 90,
+                   "movie-gen up")
+        assert self.proc.poll() is None, "".join(self.output)
+
+    def text(self) -> str:
+        return "".join(self.output)
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    port = free_port()
+    env = _env(tmp, MOVIE_GEN_PORT=str(port), FLOWER_PORT=str(free_port()), OFFLINE_FAIL_SETS="3",
+               OFFLINE_LATENCY_S="0.3")
+    server = Up(env)
+    yield server, {**env, "MOVIE_GEN_URL": f"http://127.0.0.1:{port}"}
+    if server.proc.poll() is None:
+        server.proc.kill()
+
+
+def test_up_prints_the_urls_and_the_model_banner(up):
+    server, _ = up
+    text = server.text()
+    assert "Model: offline writer" in text
+    assert "Redis:  embedded" in text and "API:    http://127.0.0.1:" in text and "Flower: http" in text
+
+
+def test_generate_shows_live_progress_and_fails_with_the_retry_command(up):
+    _, env = up
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "movie_gen", "generate", "A heist on a moving train",
+                             "--segments", "6", "--per-set", "2", "--max-retries", "1"],
+                            env={**env, "COLUMNS": "160", "TERM": "xterm"}, cwd=env["MOVIE_GEN_HOME"],
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data.decode(errors="replace"))
+    assert proc.wait(timeout=60) == 1
+    os.close(master)
+    screen = "".join(chunks)
+    assert "\x1b[" in screen  # redrawn in place on a terminal
+    assert "running" in screen or "pending" in screen  # seen before the end
+    assert screen.count("success") >= 2 and "failed" in screen
+    assert "movie-gen retry " in screen
+
+
+def test_generate_json_status_and_retry(up):
+    _, env = up
+    done = _cli("generate", "Two rivals build a bridge", "--segments", "4", "--per-set", "2", "--json",
+                env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["success"] is True and result["generation_summary"]["total_segments_generated"] == 4
+    for entry in result["sets"]:
+        assert (Path(env["OUTPUT_ROOT"]) / entry["file_path"]).exists()
+
+    status = _cli("status", result["job_id"], env=env)
+    assert status.returncode == 0 and "success" in status.stdout
+
+    partial = _cli("generate", "A third set that fails", "--segments", "6", "--per-set", "2",
+                   "--max-retries", "0", "--json", env=env)
+    assert partial.returncode == 1
+    job_id = json.loads(partial.stdout)["job_id"]
+    assert f"movie-gen retry {job_id}" in partial.stderr
+    retried = _cli("retry", job_id, "--max-retries", "1", "--json", env=env)
+    assert retried.returncode == 1  # set 3 is configured to fail every time
+    assert json.loads(retried.stdout)["retry_info"]["retry_performed"] is True
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "x", "--segments", "0"], "total_segments"),
+    (["status", "0" * 32], "HTTP 404"),
+])
+def test_bad_requests_are_one_line(up, args, message):
+    _, env = up
+    done = _cli(*args, env=env)
+    assert done.returncode == 2 and message in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_server_is_one_line(tmp_path):
+    env = _env(tmp_path, MOVIE_GEN_URL=f"http://127.0.0.1:{free_port()}")
+    Path(env["MOVIE_GEN_HOME"]).mkdir()
+    done = _cli("generate", "x", env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("movie-gen: error: cannot reach movie-gen")
+    assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_stops_every_process(up):
+    server, _ = up
+    pids = _descendants(server.proc.pid)
+    assert len(pids) >= 4  # redis, worker (and its pool), gunicorn (and its workers), flower
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(timeout=60) == 0
+    wait_until(lambda: not [p for p in pids if _alive(p)], 10, "every child process to exit")
+    assert "Stopped." in server.text()
+
+
+def test_sigkill_of_up_leaves_no_orphans(tmp_path):
+    env = _env(tmp_path, MOVIE_GEN_PORT=str(free_port()))
+    server = Up({**env, "FLOWER_PORT": str(free_port())})
+    pids = _descendants(server.proc.pid)
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+    wait_until(lambda: not [p for p in pids if _alive(p)], 30, "the children of a killed `up` to exit")
+
+
+def test_demo_writes_a_script_and_stops(tmp_path):
+    env = _env(tmp_path)
+    Path(env["MOVIE_GEN_HOME"]).mkdir()
+    started = time.monotonic()
+    done = _cli("demo", env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started < 60
+    files = sorted(p.name for p in (Path(env["OUTPUT_ROOT"]) / "generated_movie_script").iterdir())
+    assert len(files) == 4 and files[0].endswith("_metadata.json")
+    assert "Files: " in done.stdout

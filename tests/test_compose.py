@@ -1,0 +1,216 @@
+"""docker-compose.yml, Dockerfile and .env.example: what the deployment files promise, checked."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from celery import Celery
+
+from movie_gen.pipeline import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+APP_SERVICES = ("web", "worker", "flower")
+DOCKER_COMPOSE = shutil.which("docker-compose")
+needs_docker_compose = pytest.mark.skipif(
+    DOCKER_COMPOSE is None,
+    reason="docker-compose is not on PATH (CI installs it: apt-get install docker-compose)")
+
+
+@pytest.fixture(scope="module")
+def compose_text() -> str:
+    return COMPOSE_FILE.read_text()
+
+
+@pytest.fixture(scope="module")
+def compose(compose_text: str) -> dict[str, Any]:
+    return yaml.safe_load(compose_text)
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def shared_env(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["x-app-env"]
+
+
+@pytest.fixture(scope="module")
+def env_example() -> dict[str, str]:
+    """Names documented in .env.example (commented-out `# NAME=` lines included), with values."""
+    names = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"#?\s*([A-Z][A-Z0-9_]*)=(.*)$", line.strip())
+        if match:
+            names[match.group(1)] = match.group(2)
+    return names
+
+
+def command(service: dict[str, Any]) -> str:
+    cmd = service["command"]
+    return " ".join(cmd) if isinstance(cmd, list) else cmd
+
+
+def healthcheck(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return " ".join(test) if isinstance(test, list) else test
+
+
+def volume_at(service: dict[str, Any], target: str) -> str:
+    """The source of the one volume a service mounts at `target`."""
+    sources = [v.split(":")[0] for v in service.get("volumes", []) if v.split(":")[1] == target]
+    assert len(sources) == 1, f"expected one volume at {target}, got {sources}"
+    return sources[0]
+
+
+def seconds(duration: str) -> int:
+    """A compose duration such as `120s` or `2m` in seconds."""
+    match = re.fullmatch(r"(\d+)(s|m)", duration)
+    assert match, f"unexpected duration {duration!r}"
+    return int(match.group(1)) * (60 if match.group(2) == "m" else 1)
+
+
+def test_services_exist(services: dict[str, Any]) -> None:
+    assert {"redis", "web", "worker", "flower"} <= set(services)
+
+
+def test_redis_is_durable_and_checked(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    redis = services["redis"]
+    cmd = command(redis)
+    assert redis["image"].startswith("redis:7")
+    assert "--appendonly yes" in cmd
+    assert "--maxmemory-policy noeviction" in cmd
+    assert "redis-cli ping" in healthcheck(redis)
+    assert volume_at(redis, "/data") in compose["volumes"], "Redis data must be on a named volume"
+
+
+def test_web_runs_gunicorn_on_the_app_factory(services: dict[str, Any]) -> None:
+    web = services["web"]
+    cmd = command(web)
+    assert cmd.startswith("gunicorn ")
+    assert cmd.endswith("movie_gen:create_app()")
+    assert "--worker-class=gthread" in cmd
+    assert "--workers=${WEB_WORKERS:-" in cmd and "--threads=${WEB_THREADS:-" in cmd
+    assert "--bind=0.0.0.0:8000" in cmd
+    timeout = int(re.search(r"--timeout=(\d+)", cmd).group(1))
+    assert timeout > 300, "long-polls last up to 300 s"
+    assert "http://127.0.0.1:8000/healthz" in healthcheck(web)
+
+
+def test_worker_runs_celery_and_stops_gracefully(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    cmd = command(worker)
+    assert cmd.startswith("celery -A workers worker")
+    assert "--concurrency=${WORKER_CONCURRENCY:-" in cmd
+    assert worker["stop_signal"] == "SIGTERM"
+    assert seconds(worker["stop_grace_period"]) >= 120
+
+
+def test_flower_requires_basic_auth(services: dict[str, Any], compose_text: str) -> None:
+    flower = services["flower"]
+    assert command(flower).startswith("celery -A workers flower")
+    assert "--port=5555" in command(flower)
+    assert any(str(port).endswith(":5555") for port in flower["ports"])
+    assert flower["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
+    assert "--unauthenticated" not in compose_text
+    assert "FLOWER_UNAUTHENTICATED_API" not in compose_text
+
+
+def test_app_services_share_one_environment(services: dict[str, Any],
+                                            shared_env: dict[str, Any]) -> None:
+    assert services["web"]["environment"] == shared_env
+    assert services["worker"]["environment"] == shared_env
+    # Flower adds only its login to the shared mapping; web and worker never see that secret.
+    flower_env = dict(services["flower"]["environment"])
+    assert set(flower_env) - set(shared_env) == {"FLOWER_BASIC_AUTH"}
+    del flower_env["FLOWER_BASIC_AUTH"]
+    assert flower_env == shared_env
+    assert shared_env["REDIS_URL"] == "redis://redis:6379/0"
+
+
+def test_output_root_is_a_volume_shared_by_web_and_worker(compose: dict[str, Any],
+                                                         services: dict[str, Any],
+                                                         shared_env: dict[str, Any]) -> None:
+    output_root = shared_env["OUTPUT_ROOT"]
+    web, worker = (volume_at(services[name], output_root) for name in ("web", "worker"))
+    assert web == worker
+    assert web in compose["volumes"], "OUTPUT_ROOT must be a named volume"
+
+
+def test_every_variable_is_documented(compose_text: str, shared_env: dict[str, Any],
+                                      env_example: dict[str, str]) -> None:
+    interpolated = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", compose_text))
+    missing = (set(shared_env) | interpolated) - set(env_example)
+    assert not missing, f"not in .env.example: {sorted(missing)}"
+
+
+def test_env_example_leaves_the_flower_login_to_the_user(env_example: dict[str, str]) -> None:
+    assert env_example["FLOWER_BASIC_AUTH"] == ""
+
+
+def test_commands_point_at_real_entry_points() -> None:
+    from gunicorn.util import import_app
+
+    assert import_app("movie_gen:create_app()").name == "movie_gen"
+    workers = importlib.import_module("workers")
+    assert isinstance(workers.app, Celery)
+    assert {BIBLE_TASK, SET_TASK, ASSEMBLE_TASK, ERROR_TASK} <= set(workers.app.tasks)
+    assert importlib.util.find_spec("flower") is not None
+
+
+def test_dockerfile_caches_dependencies_and_drops_root() -> None:
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    steps = [line for line in lines if line and not line.startswith("#")]
+    assert steps[0] == "FROM python:3.11-slim"
+    order = ("COPY requirements.txt", "RUN pip install -r requirements.txt", "COPY . .")
+    first = [next(i for i, step in enumerate(steps) if step.startswith(prefix)) for prefix in order]
+    assert first == sorted(first), f"expected {order} in this order"
+    users = [s.split()[1] for s in steps if s.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+
+
+def test_dockerignore_keeps_secrets_and_state_out() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".env", "output", "**/__pycache__", ".pytest_cache"} <= ignored
+
+
+def run_config(tmp_path: Path, env_file: Path | None = None,
+               **env: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` on our file, without the caller's .env or FLOWER_BASIC_AUTH."""
+    if env_file is None:
+        env_file = tmp_path / "empty.env"
+        env_file.write_text("")
+    base = {k: v for k, v in os.environ.items() if k != "FLOWER_BASIC_AUTH"}
+    return subprocess.run(
+        [DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
+        cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
+
+
+@needs_docker_compose
+@pytest.mark.timeout(90)
+def test_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    result = run_config(tmp_path, FLOWER_BASIC_AUTH="admin:secret")
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)["services"]
+    assert resolved["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "admin:secret"
+    assert "FLOWER_BASIC_AUTH" not in resolved["web"]["environment"]
+
+
+@needs_docker_compose
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("env_file", [None, ROOT / ".env.example"],
+                         ids=["no-env-file", "env-example"])
+def test_compose_config_refuses_open_flower(tmp_path: Path, env_file: Path | None) -> None:
+    result = run_config(tmp_path, env_file)
+    assert result.returncode != 0
+    assert "FLOWER_BASIC_AUTH" in result.stderr
