@@ -27,7 +27,11 @@ def submit_job(svc: Services, celery: Celery, request: dict[str, Any]) -> str:
     svc.store.create(job_id, request, [
         {"set_number": p.set_number, "first_segment": p.first, "last_segment": p.last}
         for p in plans], svc.settings.llm_provider)
-    enqueue_job(celery, job_id, [p.set_number for p in plans])
+    try:
+        enqueue_job(celery, job_id, [p.set_number for p in plans])
+    except Exception as exc:  # the broker is down: the job must not sit in `queued` forever
+        svc.store.set_state(job_id, "failed", error=f"could not enqueue the job: {exc}")
+        raise
     log.info("job queued: %d segments in %d sets", request["total_segments"], len(plans),
              extra={"job_id": job_id})
     return job_id

@@ -79,3 +79,18 @@ def test_401_on_the_sets_fails_each_set_after_one_attempt(make_stack, llmock):
         assert entry["attempts"] == 1
         assert "HTTP 401" in entry["error"]
         assert "delay_s" not in entry["attempt_history"][0]
+
+
+def test_retry_after_the_bible_failed_writes_the_bible_and_every_set(make_stack, llmock):
+    stack = make_stack(**openai_env(llmock))
+    llmock.script({"type": "fail", "status": 401, "times": 1})
+    job_id = stack.generate(idea="Second chance", total_segments=2, segments_per_set=1)
+    assert stack.wait_job(job_id)["state"] == "failed"
+    response = stack.post("/retry-failed-story-sets", json={"job_id": job_id, "wait": 60})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["state"] == "completed"
+    result = body["result"]
+    assert result["story_bible"]["status"] == "success"
+    assert [r["set_number"] for r in result["retry_info"]["retry_results"]] == [1, 2]
+    assert all((stack.output_root / s["file_path"]).exists() for s in result["sets"])

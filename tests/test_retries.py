@@ -174,3 +174,18 @@ def test_retry_with_real_2_4_8_second_backoff(make_stack):
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     for gap, expected in zip(gaps, (2, 4, 8)):
         assert abs(gap - expected) <= 0.5, gaps
+
+
+def test_a_set_that_cannot_be_saved_fails_with_the_os_error(offline_stack):
+    # A directory where set 2's file must go: the rename fails like a full or read-only disk would.
+    blocked = offline_stack.output_root / "blocked" / "Disk_Trouble_set_02.json"
+    blocked.mkdir(parents=True)
+    job_id = offline_stack.generate(idea="Disk trouble", total_segments=3, segments_per_set=1,
+                                    output_directory="blocked", max_retries=3)
+    job = offline_stack.wait_job(job_id)
+    assert job["state"] == "partial"
+    failed = job["result"]["sets"][1]
+    assert failed["status"] == "failed" and failed["attempts"] == 1
+    assert "cannot save set 2" in failed["error"] and "Is a directory" in failed["error"]
+    assert failed["attempt_history"][0]["error_class"] == "storage"
+    assert [s["status"] for s in job["result"]["sets"]] == ["success", "failed", "success"]
