@@ -22,8 +22,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         API_TITLE="movie-gen", API_VERSION="1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+        MAX_CONTENT_LENGTH=services.settings.max_request_bytes,
     )
     app.config.update(config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  (keep documented field order)
@@ -32,5 +32,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from .api import register_api
 
-    register_api(app)
+    register_api(app, services.settings)
     return app

@@ -8,7 +8,8 @@ from typing import Any
 from .errors import StorageError
 from .files import write_json_atomic
 from .generation import output_dir
-from .job_store import COMPLETED, FAILED, FINAL_STATES, PARTIAL, SET_FAILED, SET_SUCCESS, now_iso
+from .job_store import (CANCELLED, COMPLETED, FAILED, FINAL_STATES, PARTIAL, SET_CANCELLED,
+                        SET_FAILED, SET_SUCCESS, now_iso)
 from .metadata import metadata_snapshot, token_usage
 from .retries import retry_results
 from .services import Services
@@ -18,7 +19,9 @@ RETRY_ENDPOINT = "/retry-failed-story-sets"
 
 
 def final_state(job: dict[str, Any]) -> str:
-    """completed when every set succeeded, failed when none did, else partial."""
+    """cancelled if asked; completed when every set succeeded, failed when none did, else partial."""
+    if job.get("cancelled_at"):
+        return CANCELLED
     succeeded = sum(1 for s in job["sets"] if s["status"] == SET_SUCCESS)
     if succeeded == len(job["sets"]) and job.get("bible"):
         return COMPLETED
@@ -45,6 +48,7 @@ def build_result(job: dict[str, Any]) -> dict[str, Any]:
     sets = job["sets"]
     ok = [s for s in sets if s["status"] == SET_SUCCESS]
     failed = [s["set_number"] for s in sets if s["status"] == SET_FAILED]
+    cancelled = [s["set_number"] for s in sets if s["status"] == SET_CANCELLED]
     request = job["request"]
     result: dict[str, Any] = {
         "success": job.get("state") == COMPLETED,
@@ -59,7 +63,7 @@ def build_result(job: dict[str, Any]) -> dict[str, Any]:
             "failed_sets": len(failed),
             "failed_set_numbers": failed,
         },
-        "retry_info": {"can_retry": bool(failed) and job.get("state") in FINAL_STATES,
+        "retry_info": {"can_retry": bool(failed or cancelled) and job.get("state") in FINAL_STATES,
                        "failed_sets": failed, "retry_endpoint": RETRY_ENDPOINT},
         "sets": [_set_entry(s) for s in sets],
         "token_usage": token_usage(job),
@@ -77,6 +81,8 @@ def build_result(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("file_stem"):
         directory = request["output_directory"]
         result["metadata_file"] = f"{directory}/{job['file_stem']}_metadata.json"
+    if cancelled:
+        result["generation_summary"]["cancelled_set_numbers"] = cancelled
     if job.get("error"):
         result["error"] = job["error"]
     if job.get("retry"):
@@ -105,9 +111,11 @@ def finish_job(svc: Services, job_id: str, error: str | None = None) -> dict[str
     if job is None:
         log.error("job record is gone; nothing to assemble", extra={"job_id": job_id})
         return None
+    if job.get("cancelled_at"):
+        error = None  # revoked tasks break the chord: that is the cancellation, not an error
     if error:
         for record in job["sets"]:
-            if record["status"] not in (SET_SUCCESS, SET_FAILED):
+            if record["status"] not in (SET_SUCCESS, SET_FAILED, SET_CANCELLED):
                 record.update(status=SET_FAILED, error_message=f"Set {record['set_number']} "
                               f"did not finish: {error}")
                 svc.store.put_record(job_id, f"set:{record['set_number']}", record)

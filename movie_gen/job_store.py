@@ -10,10 +10,11 @@ from typing import Any
 import redis
 
 QUEUED, OUTLINING, GENERATING = "queued", "outlining", "generating"
-COMPLETED, PARTIAL, FAILED = "completed", "partial", "failed"
-FINAL_STATES = (COMPLETED, PARTIAL, FAILED)
+COMPLETED, PARTIAL, FAILED, CANCELLED = "completed", "partial", "failed", "cancelled"
+FINAL_STATES = (COMPLETED, PARTIAL, FAILED, CANCELLED)
+STATES = (QUEUED, OUTLINING, GENERATING, *FINAL_STATES)
 SET_PENDING, SET_RUNNING, SET_RETRYING = "pending", "running", "retrying"
-SET_SUCCESS, SET_FAILED = "success", "failed"
+SET_SUCCESS, SET_FAILED, SET_CANCELLED = "success", "failed", "cancelled"
 
 _PREFIX = "movie_gen:job:"
 _INDEX = "movie_gen:jobs"
@@ -54,22 +55,66 @@ class JobStore:
         pipe.expire(self.key(job_id), self.ttl_s)
         pipe.execute()
 
+    @staticmethod
+    def _index(owner: str | None) -> str:
+        return f"{_INDEX}:owner:{owner}" if owner else _INDEX
+
     def create(self, job_id: str, request: dict[str, Any], set_plans: list[dict[str, Any]],
-               provider: str) -> None:
+               provider: str, owner: str | None = None,
+               bible_record: dict[str, Any] | None = None) -> None:
         """Store a new job in state `queued` with one pending record per set."""
         created = now_iso()
         fields: dict[str, Any] = {"job_id": job_id, "state": QUEUED, "created_at": created,
-                                  "request": request, "provider": provider,
+                                  "request": request, "provider": provider, "owner": owner or "",
                                   "sets_total": str(len(set_plans)),
                                   "tokens_prompt": "0", "tokens_completion": "0", "llm_calls": "0"}
         for plan in set_plans:
             fields[f"set:{plan['set_number']}"] = {**plan, "status": SET_PENDING, "attempts": []}
+        if bible_record:
+            fields["bible_record"] = bible_record
         self._write(job_id, fields)
-        self.redis.zadd(_INDEX, {job_id: datetime.now(timezone.utc).timestamp()})
+        score = datetime.now(timezone.utc).timestamp()
+        pipe = self.redis.pipeline()
+        pipe.zadd(_INDEX, {job_id: score})
+        if owner:
+            pipe.zadd(self._index(owner), {job_id: score})
+        pipe.execute()
+
+    def list_jobs(self, owner: str | None, state: str | None, limit: int,
+                  offset: int) -> tuple[list[dict[str, Any]], int | None]:
+        """Jobs, most recent first, optionally of one state; returns them and the next offset."""
+        index, found, position = self._index(owner), [], offset
+        names = ("job_id", "state", "created_at", "updated_at", "title", "sets_total")
+        while len(found) < limit:
+            ids = self.redis.zrevrange(index, position, position + 4 * limit - 1)
+            if not ids:
+                return found, None
+            pipe = self.redis.pipeline()
+            for job_id in ids:
+                pipe.hmget(self.key(job_id), names)
+            for job_id, values in zip(ids, pipe.execute()):
+                position += 1
+                if values[0] is None:
+                    self.redis.zrem(index, job_id)  # its record expired
+                    position -= 1
+                    continue
+                row = dict(zip(names, values))
+                if state is None or row["state"] == state:
+                    row["sets_total"] = int(row["sets_total"] or 0)
+                    found.append(row)
+                    if len(found) == limit:
+                        break
+        more = self.redis.zcard(index) > position
+        return found, position if more else None
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Put back a job from its durable snapshot (the metadata file) after its key expired."""
-        fields = {k: v for k, v in snapshot.items() if k not in ("sets", "segments")}
+        skip = ("sets", "segments", "token_usage", "written_at")
+        fields = {k: v for k, v in snapshot.items() if k not in skip and v is not None}
+        usage = snapshot.get("token_usage") or {}
+        fields.update(tokens_prompt=str(usage.get("prompt_tokens", 0)),
+                      tokens_completion=str(usage.get("completion_tokens", 0)),
+                      llm_calls=str(usage.get("model_calls", 0)))
         for record in snapshot.get("sets", []):
             fields[f"set:{record['set_number']}"] = record
         self._write(snapshot["job_id"], fields)

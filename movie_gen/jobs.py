@@ -11,8 +11,8 @@ from celery import Celery
 
 from .assembly import build_result
 from . import durable_record
-from .job_store import FINAL_STATES, SET_FAILED, SET_SUCCESS, new_job_id
-from .pipeline import enqueue_job
+from .job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id
+from .pipeline import enqueue_job, new_task_id
 from .services import Services
 from .story_bible import plan_sets
 
@@ -20,15 +20,19 @@ log = logging.getLogger(__name__)
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def submit_job(svc: Services, celery: Celery, request: dict[str, Any]) -> str:
+def submit_job(svc: Services, celery: Celery, request: dict[str, Any], owner: str | None = None,
+               job_id: str | None = None) -> str:
     """Store a new job and enqueue its pipeline; returns the job id."""
-    job_id = new_job_id()
+    job_id = job_id or new_job_id()
     plans = plan_sets(request["total_segments"], request["segments_per_set"])
+    task_ids = {p.set_number: new_task_id() for p in plans}
+    bible_task_id = new_task_id()
     svc.store.create(job_id, request, [
-        {"set_number": p.set_number, "first_segment": p.first, "last_segment": p.last}
-        for p in plans], svc.settings.llm_provider)
+        {"set_number": p.set_number, "first_segment": p.first, "last_segment": p.last,
+         "task_id": task_ids[p.set_number]} for p in plans], svc.settings.llm_provider, owner,
+        bible_record={"status": "pending", "attempts": [], "task_id": bible_task_id})
     try:
-        enqueue_job(celery, job_id, [p.set_number for p in plans])
+        enqueue_job(celery, job_id, task_ids, bible_task_id)
     except Exception as exc:  # the broker is down: the job must not sit in `queued` forever
         svc.store.set_state(job_id, "failed", error=f"could not enqueue the job: {exc}")
         raise
@@ -37,13 +41,18 @@ def submit_job(svc: Services, celery: Celery, request: dict[str, Any]) -> str:
     return job_id
 
 
-def find_job(svc: Services, job_id: str) -> dict[str, Any] | None:
-    """The job from Redis; if its key expired, restored from the metadata file on disk."""
+def find_job(svc: Services, job_id: str, owner: str | None = None) -> dict[str, Any] | None:
+    """The job (only if `owner` created it, when API keys are on); restored from disk if need be."""
     if not _JOB_ID.match(job_id):
         return None
-    job = svc.store.get(job_id)
-    if job is not None:
-        return job
+    job = svc.store.get(job_id) or _restore(svc, job_id)
+    if job is None or (owner is not None and job.get("owner") != owner):
+        return None
+    return job
+
+
+def _restore(svc: Services, job_id: str) -> dict[str, Any] | None:
+    """The job from its metadata file on disk, put back in Redis after its key expired."""
     snapshot = durable_record.load_snapshot(svc.settings.output_root, job_id)
     if snapshot is None:
         return None
@@ -78,8 +87,10 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
     sets = job["sets"]
     ok = sum(1 for s in sets if s["status"] == SET_SUCCESS)
     failed = sum(1 for s in sets if s["status"] == SET_FAILED)
+    cancelled = sum(1 for s in sets if s["status"] == SET_CANCELLED)
     return {"job_id": job["job_id"], "state": job["state"],
             "progress": {"sets_total": len(sets), "sets_succeeded": ok, "sets_failed": failed,
-                         "sets_pending": len(sets) - ok - failed},
+                         "sets_pending": len(sets) - ok - failed - cancelled,
+                         "sets_cancelled": cancelled},
             "created_at": job.get("created_at"), "updated_at": job.get("updated_at"),
             "result": build_result(job)}

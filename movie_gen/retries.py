@@ -7,8 +7,8 @@ from typing import Any
 
 from celery import Celery
 
-from .job_store import FINAL_STATES, GENERATING, OUTLINING, SET_FAILED, SET_PENDING, now_iso
-from .pipeline import enqueue_job
+from .job_store import FINAL_STATES, GENERATING, OUTLINING, SET_PENDING, SET_SUCCESS, now_iso
+from .pipeline import enqueue_job, new_task_id
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -20,12 +20,12 @@ class RetryConflict(Exception):
 
 
 def start_retry(svc: Services, celery: Celery, job: dict[str, Any], max_retries: int) -> list[int]:
-    """Re-enqueue the failed sets (and the bible first, if it failed); returns the set numbers."""
+    """Re-enqueue the sets that did not succeed (and the bible first, if it failed); returns them."""
     job_id = job["job_id"]
     if job["state"] not in FINAL_STATES:
         raise RetryConflict(f"the job is still running (state '{job['state']}'); retry once it ends")
     needs_bible = not job.get("bible")
-    failed = [s["set_number"] for s in job["sets"] if s["status"] == SET_FAILED]
+    failed = [s["set_number"] for s in job["sets"] if s["status"] != SET_SUCCESS]
     if needs_bible:
         failed = [s["set_number"] for s in job["sets"]]
     if not failed:
@@ -34,21 +34,26 @@ def start_retry(svc: Services, celery: Celery, job: dict[str, Any], max_retries:
     if not svc.store.acquire_lock(job_id, RETRY_LOCK, lock_ttl):
         raise RetryConflict("a retry of this job is already running")
     try:
+        task_ids = {n: new_task_id() for n in failed}
         for record in job["sets"]:
             if record["set_number"] in failed:
-                record.update(status=SET_PENDING, run=record.get("run", 1) + 1)
+                record.update(status=SET_PENDING, run=record.get("run", 1) + 1,
+                              task_id=task_ids[record["set_number"]])
                 for key in ("error_message", "last_error", "segments_count", "file_path"):
                     record.pop(key, None)
                 svc.store.put_record(job_id, f"set:{record['set_number']}", record)
+        bible_task_id = None
         if needs_bible:
+            bible_task_id = new_task_id()
             bible_record = dict(job.get("bible_record") or {"attempts": []})
-            bible_record.update(status=SET_PENDING, run=bible_record.get("run", 1) + 1)
+            bible_record.update(status=SET_PENDING, run=bible_record.get("run", 1) + 1,
+                                task_id=bible_task_id)
             svc.store.put_record(job_id, "bible_record", bible_record)
         retry = {"retry_performed": True, "retry_timestamp": now_iso(), "retried_sets": failed,
                  "retry_count": int((job.get("retry") or {}).get("retry_count", 0)) + 1}
-        svc.store.update(job_id, retry=retry, max_retries=str(max_retries), error="")
+        svc.store.update(job_id, retry=retry, max_retries=str(max_retries), error="", cancelled_at="")
         svc.store.set_state(job_id, OUTLINING if needs_bible else GENERATING)
-        enqueue_job(celery, job_id, failed, with_bible=needs_bible)
+        enqueue_job(celery, job_id, task_ids, bible_task_id)
     except BaseException:
         svc.store.release_lock(job_id, RETRY_LOCK)
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from .idempotency import IdempotencyKeys
 from .job_store import JobStore
 from .llm import ScriptWriter, get_writer
 from .rate_limit import LLMRateLimiter
@@ -24,6 +25,10 @@ class Services:
     @cached_property
     def writer(self) -> ScriptWriter:
         return get_writer(self.settings)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyKeys:
+        return IdempotencyKeys(self.store.redis, self.settings.idempotency_ttl_s)
 
     @cached_property
     def limiter(self) -> LLMRateLimiter:

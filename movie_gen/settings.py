@@ -66,7 +66,7 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     output_root: Path = Path("output")
     llm_provider: str = "offline"
-    openai_api_key: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     openai_timeout_s: float = 120.0
@@ -89,8 +89,12 @@ class Settings:
     web_threads: int = 8
     worker_concurrency: int = 2
     flower_port: int = 5555
-    flower_basic_auth: str | None = None
+    flower_basic_auth: str | None = field(default=None, repr=False)
     state_dir: Path = Path(".movie-gen")
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_rate_limit: str = "60/minute"
+    max_request_bytes: int = 1024 * 1024
+    idempotency_ttl_s: int = 24 * 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -134,6 +138,10 @@ class Settings:
             flower_port=_int(env, "FLOWER_PORT", cls.flower_port, low=1),
             flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
             state_dir=Path(env.get("MOVIE_GEN_HOME") or ".movie-gen").resolve(),
+            api_keys=tuple(k.strip() for k in env.get("MOVIE_GEN_API_KEYS", "").split(",") if k.strip()),
+            api_rate_limit=env.get("API_RATE_LIMIT") or cls.api_rate_limit,
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes, low=1024),
+            idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, low=60),
         )
 
     def replace(self, **changes: Any) -> "Settings":

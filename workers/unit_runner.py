@@ -10,7 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from movie_gen import attempts
 from movie_gen.errors import MovieGenError, PermanentLLMError, TransientLLMError
-from movie_gen.job_store import SET_FAILED, SET_SUCCESS
+from movie_gen.job_store import SET_CANCELLED, SET_FAILED, SET_SUCCESS
 from movie_gen.retry_policy import backoff_delay, error_class, is_retryable
 from movie_gen.services import Services
 
@@ -40,6 +40,11 @@ def run_unit(task: Task, svc: Services, job_id: str, set_number: int | None, thr
     if job is None:
         log.error("job record not found", extra={"job_id": job_id, "set_number": set_number})
         return {"set_number": set_number, "status": SET_FAILED, "error_message": "job record not found"}
+    if job.get("cancelled_at"):
+        if record["status"] != SET_SUCCESS:
+            record["status"] = SET_CANCELLED
+            svc.store.put_record(job_id, attempts.unit_field(set_number), record)
+        return record
     max_retries = int(job.get("max_retries") or job["request"]["max_retries"])
     retries_used = task.request.retries - throttles
     wait = svc.limiter.try_acquire()

@@ -61,6 +61,9 @@ class MovieGenApi(Api):
             body["request_id"] = request_id
         response = jsonify(body)
         response.status_code = error.code or 500
+        for name, value in error.get_headers():  # Allow (405), WWW-Authenticate (401), ...
+            if name.lower() != "content-type":
+                response.headers[name] = value
         for name, value in (data.get("headers") or {}).items():
             response.headers[name] = value
         return response
@@ -80,5 +83,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.before_request
     def _require_json_body():
-        if request.method == "POST" and not request.is_json:
+        has_body = request.content_length or request.headers.get("Transfer-Encoding")
+        if request.method == "POST" and has_body and not request.is_json:
             raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")

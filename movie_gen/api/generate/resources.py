@@ -6,11 +6,14 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
 
-from ..blueprint import Blueprint
-
 from ...files import UnsafePath, check_relative_dir, resolve_under
+from ...job_store import new_job_id
 from ...jobs import submit_job
-from ..common_schemas import ApiErrorSchema, JobAcceptedSchema, JobFinishedSchema
+from ..auth import current_owner
+from ..blueprint import Blueprint
+from ..common_schemas import JobAcceptedSchema, JobFinishedSchema
+from ..error_docs import IDEMPOTENCY_HEADER, POSTS, documented_errors
+from ..idempotent import run_once
 from ..responses import accepted_or_finished
 from .schemas import GenerateRequestSchema
 
@@ -24,18 +27,19 @@ class GenerateMovie(MethodView):
     @blp.response(202, JobAcceptedSchema, description="Job queued; poll `status_url`",
                   headers={"Location": {"description": "The job URL", "schema": {"type": "string"}}})
     @blp.alt_response(200, schema=JobFinishedSchema, description="With `wait`: the job ended in time")
-    @blp.alt_response(400, schema=ApiErrorSchema, description="Invalid field(s), named in `errors`")
-    @blp.alt_response(415, schema=ApiErrorSchema, description="The body is not JSON")
+    @documented_errors(blp, *POSTS, 422)
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     def post(self, body: dict):
         """Start a job: story bible, then every set in parallel, then the summary."""
-        services = current_app.extensions["movie_gen"]["services"]
+        ext = current_app.extensions["movie_gen"]
+        services = ext["services"]
         wait = body.pop("wait", None)
         body["output_directory"] = check_relative_dir(body["output_directory"])
         try:
             resolve_under(services.settings.output_root, body["output_directory"])
         except UnsafePath as exc:
             abort(400, errors={"output_directory": [str(exc)]})
-        job_id = submit_job(services, current_app.extensions["movie_gen"]["celery"], body)
-        return accepted_or_finished(services, job_id, wait)
-
-
+        return run_once(
+            services, "generate", body, new_job_id(),
+            start=lambda job_id: submit_job(services, ext["celery"], body, current_owner(), job_id),
+            answer=lambda job_id: accepted_or_finished(services, job_id, wait))

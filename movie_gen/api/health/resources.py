@@ -11,6 +11,7 @@ blp = Blueprint("health", __name__, description="Liveness of the web app, Redis 
 
 @blp.route("/healthz")
 class Health(MethodView):
+    @blp.doc(security=[])
     @blp.response(200, description="Everything answers")
     @blp.alt_response(503, description="A part is missing; `checks` says which")
     def get(self):

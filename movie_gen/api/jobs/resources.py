@@ -1,32 +1,80 @@
-"""GET /jobs/<job_id>: state, progress and the result so far (long-polls with `wait`)."""
+"""/jobs: list jobs, follow one (long-poll with `wait`), cancel it, read its assembled script."""
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
-from ..blueprint import Blueprint
-
+from ...cancellation import CancelConflict, cancel_job
 from ...jobs import find_job, job_view, wait_for_final
-from ..common_schemas import ApiErrorSchema, JobSchema
-from .schemas import JobQuerySchema
+from ...script import assemble_script
+from ..auth import current_owner
+from ..blueprint import Blueprint
+from ..common_schemas import JobSchema
+from ..error_docs import documented_errors
+from .schemas import JobListQuerySchema, JobListSchema, JobQuerySchema, ScriptSchema
 
-blp = Blueprint("jobs", __name__, description="Follow a job")
+blp = Blueprint("jobs", __name__, description="Follow, list and cancel jobs")
+
+
+def _services():
+    return current_app.extensions["movie_gen"]["services"]
+
+
+def _job_or_404(job_id: str) -> dict:
+    job = find_job(_services(), job_id, current_owner())
+    if job is None:
+        abort(404, message=f"No job with id {job_id!r}.")
+    return job
+
+
+@blp.route("/jobs")
+class Jobs(MethodView):
+    @blp.arguments(JobListQuerySchema, location="query")
+    @blp.response(200, JobListSchema)
+    @documented_errors(blp, 400)
+    def get(self, query: dict):
+        """Jobs, most recent first; `state` filters, `cursor` pages."""
+        offset = int(query.get("cursor") or 0)
+        rows, next_offset = _services().store.list_jobs(current_owner(), query.get("state"),
+                                                        query["limit"], offset)
+        for row in rows:
+            row["status_url"] = url_for("jobs.Job", job_id=row["job_id"])
+        return {"jobs": rows, "next_cursor": str(next_offset) if next_offset is not None else None}
 
 
 @blp.route("/jobs/<job_id>")
 class Job(MethodView):
     @blp.arguments(JobQuerySchema, location="query")
     @blp.response(200, JobSchema)
-    @blp.alt_response(400, schema=ApiErrorSchema, description="Invalid `wait`")
-    @blp.alt_response(404, schema=ApiErrorSchema, description="No job with this id")
+    @documented_errors(blp, 400, 404)
     def get(self, query: dict, job_id: str):
         """The job's state, per-set progress and result (partial while it runs)."""
-        services = current_app.extensions["movie_gen"]["services"]
-        job = find_job(services, job_id)
-        if job is None:
-            abort(404, message=f"No job with id {job_id!r}.")
+        job = _job_or_404(job_id)
         if query.get("wait"):
-            job = wait_for_final(services, job_id, query["wait"]) or job
+            job = wait_for_final(_services(), job_id, query["wait"]) or job
         return job_view(job)
+
+
+@blp.route("/jobs/<job_id>/cancel")
+class CancelJob(MethodView):
+    @blp.response(200, JobSchema, description="The job, now `cancelled`")
+    @documented_errors(blp, 404, 409, 415, 429)
+    def post(self, job_id: str):
+        """Cancel a running job: waiting sets are revoked, a running set may finish, files are kept."""
+        job = _job_or_404(job_id)
+        try:
+            cancel_job(_services(), current_app.extensions["movie_gen"]["celery"], job)
+        except CancelConflict as exc:
+            abort(409, message=str(exc))
+        return job_view(_services().store.get(job_id))
+
+
+@blp.route("/jobs/<job_id>/script")
+class Script(MethodView):
+    @blp.response(200, ScriptSchema)
+    @documented_errors(blp, 404)
+    def get(self, job_id: str):
+        """The assembled script: the story bible plus every successful segment in order."""
+        return assemble_script(_services(), _job_or_404(job_id))

@@ -1,8 +1,51 @@
-"""Query schema of GET /jobs/<job_id>."""
+"""Schemas of the /jobs resources."""
 
 from marshmallow import Schema, fields, validate
+
+from ...job_store import STATES
 
 
 class JobQuerySchema(Schema):
     wait = fields.Float(validate=validate.Range(0, 60), metadata={
         "description": "Long-poll: return as soon as the job ends, or after this many seconds"})
+
+
+class JobListQuerySchema(Schema):
+    state = fields.String(validate=validate.OneOf(STATES), metadata={"description": "Only jobs in this state"})
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,9}$"), metadata={
+        "description": "`next_cursor` of the previous page"})
+
+
+class JobSummarySchema(Schema):
+    job_id = fields.String()
+    state = fields.String()
+    title = fields.String(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+    sets_total = fields.Integer()
+    status_url = fields.String()
+
+
+class JobListSchema(Schema):
+    """A page of jobs, most recent first."""
+
+    jobs = fields.List(fields.Nested(JobSummarySchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
+
+
+class ScriptSchema(Schema):
+    """The story bible plus every successful segment, in order."""
+
+    job_id = fields.String()
+    state = fields.String()
+    story_title = fields.String(allow_none=True)
+    logline = fields.String(allow_none=True)
+    tone = fields.String(allow_none=True)
+    characters = fields.List(fields.Dict())
+    locations = fields.List(fields.Dict())
+    set_synopses = fields.List(fields.Dict())
+    segments = fields.List(fields.Dict())
+    segments_count = fields.Integer()
+    missing_sets = fields.List(fields.Integer(), metadata={
+        "description": "Sets whose segments are not available (failed, cancelled or still running)"})

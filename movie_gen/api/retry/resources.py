@@ -8,8 +8,11 @@ from flask_smorest import abort
 
 from ...jobs import find_job
 from ...retries import RetryConflict, start_retry
+from ..auth import current_owner
 from ..blueprint import Blueprint
-from ..common_schemas import ApiErrorSchema, JobAcceptedSchema, JobFinishedSchema
+from ..common_schemas import JobAcceptedSchema, JobFinishedSchema
+from ..error_docs import IDEMPOTENCY_HEADER, POSTS, documented_errors
+from ..idempotent import run_once
 from ..responses import accepted_or_finished
 from .schemas import RetryRequestSchema
 
@@ -18,22 +21,33 @@ blp = Blueprint("retry", __name__, description="Regenerate the failed sets of a 
 
 @blp.route("/retry-failed-story-sets")
 class RetryFailedSets(MethodView):
-    @blp.arguments(RetryRequestSchema, example={"job_id": "0f5c2e9a...", "max_retries": 3})
-    @blp.response(202, JobAcceptedSchema, description="Retry queued; poll `status_url`")
+    @blp.arguments(RetryRequestSchema, example={"job_id": "5a77e30763b64ecf89ed1f3ae3965b09",
+                                                "max_retries": 3})
+    @blp.response(202, JobAcceptedSchema, description="Retry queued; poll `status_url`",
+                  headers={"Location": {"description": "The job URL", "schema": {"type": "string"}}})
     @blp.alt_response(200, schema=JobFinishedSchema, description="With `wait`: the retry ended in time")
-    @blp.alt_response(400, schema=ApiErrorSchema, description="Invalid field(s)")
-    @blp.alt_response(404, schema=ApiErrorSchema, description="No such job")
-    @blp.alt_response(409, schema=ApiErrorSchema,
-                      description="Still running, nothing failed, or a retry already running")
+    @documented_errors(blp, *POSTS, 404, 409, 422)
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     def post(self, body: dict):
-        """Re-run only the failed sets (the bible and every set if the bible failed)."""
+        """Re-run only the sets that did not succeed (the bible and every set if the bible failed).
+
+        Only the `job_id` of `previous_result` is used: the stored job decides which sets run and
+        where their files go.
+        """
         ext = current_app.extensions["movie_gen"]
+        services = ext["services"]
         job_id = body.get("job_id") or body["previous_result"]["job_id"]
-        job = find_job(ext["services"], job_id)
+        job = find_job(services, job_id, current_owner())
         if job is None:
             abort(404, message=f"No job with id {job_id!r}.")
-        try:
-            start_retry(ext["services"], ext["celery"], job, body["max_retries"])
-        except RetryConflict as exc:
-            abort(409, message=str(exc))
-        return accepted_or_finished(ext["services"], job_id, body.get("wait"))
+        wait = body.pop("wait", None)
+
+        def start(_: str) -> None:
+            try:
+                start_retry(services, ext["celery"], job, body["max_retries"])
+            except RetryConflict as exc:
+                abort(409, message=str(exc))
+
+        return run_once(services, "retry", {"job_id": job_id, "max_retries": body["max_retries"]},
+                        job_id, start=start,
+                        answer=lambda _: accepted_or_finished(services, job_id, wait))

@@ -1,0 +1,39 @@
+"""Document the error answers of an endpoint: every status it can give, with the one error body."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .common_schemas import ApiErrorSchema
+
+DESCRIPTIONS = {
+    400: "Invalid input; `errors` names each bad field",
+    401: "Missing or wrong API key (when MOVIE_GEN_API_KEYS is set)",
+    404: "No such job (or it belongs to another API key)",
+    409: "The job's state does not allow this now",
+    413: "The request body is too large",
+    415: "The request body is not JSON",
+    422: "The Idempotency-Key was used with another body",
+    429: "Too many requests for this API key; see Retry-After",
+    500: "Internal error; the body names a request id",
+    503: "The job store (Redis) is unreachable",
+}
+ALWAYS = (401, 500, 503)
+POSTS = (400, 413, 415, 429)
+
+
+def documented_errors(blp, *codes: int) -> Callable:
+    """Apply `alt_response` with the error schema for each status (plus those every endpoint has)."""
+    def decorate(func: Callable) -> Callable:
+        for code in sorted(set(codes) | set(ALWAYS)):
+            func = blp.alt_response(code, schema=ApiErrorSchema, description=DESCRIPTIONS[code])(func)
+        return func
+    return decorate
+
+
+IDEMPOTENCY_HEADER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Replaying a request with the same key and body returns the same job without "
+                   "new work; the same key with another body is refused with 422.",
+}

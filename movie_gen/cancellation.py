@@ -1,0 +1,39 @@
+"""Cancel a running job: revoke what has not started, let a running set finish, keep what is written."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+
+from .assembly import finish_job
+from .job_store import FINAL_STATES, SET_CANCELLED, SET_PENDING, SET_RETRYING, now_iso
+from .services import Services
+
+log = logging.getLogger(__name__)
+NOT_STARTED = (SET_PENDING, SET_RETRYING)
+
+
+class CancelConflict(Exception):
+    """The job has already ended."""
+
+
+def cancel_job(svc: Services, celery: Celery, job: dict[str, Any]) -> dict[str, Any] | None:
+    """Mark the job cancelled, revoke its waiting tasks, and end it as `cancelled`."""
+    job_id = job["job_id"]
+    if job["state"] in FINAL_STATES:
+        raise CancelConflict(f"the job has already ended (state '{job['state']}')")
+    svc.store.update(job_id, cancelled_at=now_iso())
+    task_ids = [s["task_id"] for s in job["sets"] if s["status"] in NOT_STARTED and s.get("task_id")]
+    bible = job.get("bible_record") or {}
+    if bible.get("status") in NOT_STARTED and bible.get("task_id"):
+        task_ids.append(bible["task_id"])
+    if task_ids:
+        celery.control.revoke(task_ids)
+    for record in job["sets"]:
+        if record["status"] in NOT_STARTED:
+            record["status"] = SET_CANCELLED
+            svc.store.put_record(job_id, f"set:{record['set_number']}", record)
+    log.info("job cancelled; %d waiting tasks revoked", len(task_ids), extra={"job_id": job_id})
+    return finish_job(svc, job_id)
