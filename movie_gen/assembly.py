@@ -101,7 +101,8 @@ def write_metadata(svc: Services, job: dict[str, Any]) -> None:
         log.error("cannot write the metadata file: %s", exc, extra={"job_id": job["job_id"]})
 
 
-def finish_job(svc: Services, job_id: str, error: str | None = None) -> dict[str, Any] | None:
+def finish_job(svc: Services, job_id: str, error: str | None = None,
+               run: int | None = None) -> dict[str, Any] | None:
     """Decide the job's final state, store it and write the metadata file; returns the result.
 
     With `error` (the pipeline broke: a worker died, a time limit hit), sets that never reached
@@ -110,6 +111,10 @@ def finish_job(svc: Services, job_id: str, error: str | None = None) -> dict[str
     job = svc.store.get(job_id)
     if job is None:
         log.error("job record is gone; nothing to assemble", extra={"job_id": job_id})
+        return None
+    if run is not None and run != int(job.get("run") or 1):
+        log.info("callback of run %s ignored: run %s is current", run, job.get("run"),
+                 extra={"job_id": job_id})
         return None
     if job.get("cancelled_at"):
         error = None  # revoked tasks break the chord: that is the cancellation, not an error

@@ -36,4 +36,4 @@ def cancel_job(svc: Services, celery: Celery, job: dict[str, Any]) -> dict[str, 
             record["status"] = SET_CANCELLED
             svc.store.put_record(job_id, f"set:{record['set_number']}", record)
     log.info("job cancelled; %d waiting tasks revoked", len(task_ids), extra={"job_id": job_id})
-    return finish_job(svc, job_id)
+    return finish_job(svc, job_id, run=int(job.get("run") or 1))

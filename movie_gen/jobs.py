@@ -32,7 +32,7 @@ def submit_job(svc: Services, celery: Celery, request: dict[str, Any], owner: st
          "task_id": task_ids[p.set_number]} for p in plans], svc.settings.llm_provider, owner,
         bible_record={"status": "pending", "attempts": [], "task_id": bible_task_id})
     try:
-        enqueue_job(celery, job_id, task_ids, bible_task_id)
+        enqueue_job(celery, job_id, 1, task_ids, bible_task_id)
     except Exception as exc:  # the broker is down: the job must not sit in `queued` forever
         svc.store.set_state(job_id, "failed", error=f"could not enqueue the job: {exc}")
         raise

@@ -8,7 +8,7 @@ from .job_store import now_iso
 
 SNAPSHOT_FIELDS = ("job_id", "state", "created_at", "provider", "owner", "title", "file_stem",
                    "sets_total", "request", "bible", "bible_record", "retry", "error", "cancelled_at",
-                   "finished_at", "max_retries")
+                   "finished_at", "max_retries", "run")
 
 
 def token_usage(job: dict[str, Any]) -> dict[str, int]:

@@ -7,7 +7,8 @@ from typing import Any
 
 from celery import Celery
 
-from .job_store import FINAL_STATES, GENERATING, OUTLINING, SET_PENDING, SET_SUCCESS, now_iso
+from .job_store import (FINAL_STATES, GENERATING, OUTLINING, SET_PENDING, SET_RUNNING, SET_SUCCESS,
+                        now_iso)
 from .pipeline import enqueue_job, new_task_id
 from .services import Services
 
@@ -30,6 +31,8 @@ def start_retry(svc: Services, celery: Celery, job: dict[str, Any], max_retries:
         failed = [s["set_number"] for s in job["sets"]]
     if not failed:
         raise RetryConflict("nothing to retry: every set of this job succeeded")
+    if any(s["status"] == SET_RUNNING for s in job["sets"]):
+        raise RetryConflict("a set of this job is still running; retry once it has finished")
     lock_ttl = svc.settings.task_time_limit_s * 4 + int(svc.settings.retry_backoff_max)
     if not svc.store.acquire_lock(job_id, RETRY_LOCK, lock_ttl):
         raise RetryConflict("a retry of this job is already running")
@@ -51,9 +54,11 @@ def start_retry(svc: Services, celery: Celery, job: dict[str, Any], max_retries:
             svc.store.put_record(job_id, "bible_record", bible_record)
         retry = {"retry_performed": True, "retry_timestamp": now_iso(), "retried_sets": failed,
                  "retry_count": int((job.get("retry") or {}).get("retry_count", 0)) + 1}
-        svc.store.update(job_id, retry=retry, max_retries=str(max_retries), error="", cancelled_at="")
+        run = int(job.get("run") or 1) + 1
+        svc.store.update(job_id, retry=retry, max_retries=str(max_retries), error="", cancelled_at="",
+                         run=str(run))
         svc.store.set_state(job_id, OUTLINING if needs_bible else GENERATING)
-        enqueue_job(celery, job_id, task_ids, bible_task_id)
+        enqueue_job(celery, job_id, run, task_ids, bible_task_id)
     except BaseException:
         svc.store.release_lock(job_id, RETRY_LOCK)
         raise

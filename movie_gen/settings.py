@@ -92,6 +92,7 @@ class Settings:
     flower_basic_auth: str | None = field(default=None, repr=False)
     state_dir: Path = Path(".movie-gen")
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    client_api_key: str | None = field(default=None, repr=False)
     api_rate_limit: str = "60/minute"
     max_request_bytes: int = 1024 * 1024
     idempotency_ttl_s: int = 24 * 3600
@@ -139,6 +140,7 @@ class Settings:
             flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
             state_dir=Path(env.get("MOVIE_GEN_HOME") or ".movie-gen").resolve(),
             api_keys=tuple(k.strip() for k in env.get("MOVIE_GEN_API_KEYS", "").split(",") if k.strip()),
+            client_api_key=env.get("MOVIE_GEN_API_KEY") or None,
             api_rate_limit=env.get("API_RATE_LIMIT") or cls.api_rate_limit,
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes, low=1024),
             idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, low=60),

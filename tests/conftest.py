@@ -80,13 +80,13 @@ class Stack:
         assert response.status_code == 202, response.text
         return response.json()["job_id"]
 
-    def wait_job(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_job(self, job_id: str, timeout: float = 60, headers: dict | None = None) -> dict[str, Any]:
         """Long-poll the job URL until the job reaches a final state (bounded by `timeout`)."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             assert left > 0, f"job {job_id} did not end within {timeout}s"
-            body = self.get(f"/jobs/{job_id}", params={"wait": min(left, 30)}).json()
+            body = self.get(f"/jobs/{job_id}", params={"wait": min(left, 30)}, headers=headers).json()
             if body["state"] in FINAL_STATES:
                 return body
 

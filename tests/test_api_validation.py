@@ -15,6 +15,8 @@ VALID = {"idea": "A map inside a storm"}
     ({"idea": "   "}, "idea"),
     ({"idea": "x" * 4001}, "idea"),
     ({"idea": 42}, "idea"),
+    ({"idea": "lone \ud800 surrogate"}, "idea"),
+    ({"idea": "a nul \u0000 byte"}, "idea"),
     ({**VALID, "total_segments": 0}, "total_segments"),
     ({**VALID, "total_segments": 1001}, "total_segments"),
     ({**VALID, "total_segments": "30"}, "total_segments"),
@@ -108,3 +110,32 @@ def test_healthz_reports_redis_and_workers(offline_stack):
     assert response.status_code == 200
     assert response.json()["checks"]["redis"] == "ok"
     assert response.json()["checks"]["workers"].endswith("answering")
+
+
+def test_a_server_error_names_a_request_id_and_hides_the_traceback(caplog):
+    from movie_gen import create_app
+    from movie_gen.settings import Settings
+
+    app = create_app({"SETTINGS": Settings.from_env({"REDIS_URL": "redis://127.0.0.1:1/0"})})
+
+    def broken():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/broken", "broken", broken)
+    response = app.test_client().get("/broken")
+    assert response.status_code == 500
+    body = response.get_json()
+    assert body["code"] == 500 and body["request_id"]
+    assert "secret internals" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == body["request_id"]]
+    assert logged and logged[0].exc_info is not None
+
+
+def test_unreachable_job_store_is_a_json_503():
+    from movie_gen import create_app
+    from movie_gen.settings import Settings
+
+    app = create_app({"SETTINGS": Settings.from_env({"REDIS_URL": "redis://127.0.0.1:1/0"})})
+    response = app.test_client().get("/jobs/" + "a" * 32)
+    assert response.status_code == 503 and response.get_json()["code"] == 503

@@ -142,6 +142,12 @@ def test_generate_json_status_and_retry(up):
     assert retried.returncode == 1  # set 3 is configured to fail every time
     assert json.loads(retried.stdout)["retry_info"]["retry_performed"] is True
 
+    listed = _cli("jobs", "--state", "partial", "--json", env=env)
+    assert listed.returncode == 0
+    assert job_id in [j["job_id"] for j in json.loads(listed.stdout)["jobs"]]
+    table = _cli("jobs", env={**env, "COLUMNS": "200"})
+    assert table.returncode == 0 and result["job_id"] in table.stdout and "completed" in table.stdout
+
 
 @pytest.mark.parametrize("args, message", [
     (["generate", "x", "--segments", "0"], "total_segments"),

@@ -8,7 +8,7 @@ from typing import Any
 from celery.signals import after_setup_logger, after_setup_task_logger
 
 from movie_gen import generation
-from movie_gen.assembly import build_result, finish_job
+from movie_gen.assembly import finish_job
 from movie_gen.job_store import OUTLINING, SET_FAILED
 from movie_gen.logging_setup import configure_logging
 from movie_gen.pipeline import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK
@@ -53,22 +53,23 @@ def generate_set(self, job_id: str, set_number: int, throttles: int = 0) -> dict
 
 
 @app.task(name=ASSEMBLE_TASK)
-def assemble(job_id: str) -> dict[str, Any] | None:
+def assemble(job_id: str, run: int = 1) -> dict[str, Any] | None:
     """Chord callback: the job's final state, summary and metadata file."""
     svc = get_services()
-    result = finish_job(svc, job_id)
-    svc.store.release_lock(job_id, "retry")
+    result = finish_job(svc, job_id, run=run)
+    if result is not None:
+        svc.store.release_lock(job_id, "retry")
     return result["generation_summary"] if result else None
 
 
 @app.task(name=ERROR_TASK)
-def pipeline_error(failed_task_id: str, job_id: str) -> dict[str, Any] | None:
+def pipeline_error(failed_task_id: str, job_id: str, run: int = 1) -> dict[str, Any] | None:
     """Errback: the pipeline broke (bible failed, worker lost, time limit); end the job anyway."""
     svc = get_services()
     failure = app.AsyncResult(failed_task_id).result
     reason = str(failure) if failure else "a task of the pipeline failed"
     log.error("pipeline error: %s", reason, extra={"job_id": job_id})
-    result = finish_job(svc, job_id, error=reason)
-    svc.store.release_lock(job_id, "retry")
-    job = svc.store.get(job_id)
-    return build_result(job)["generation_summary"] if job and result else None
+    result = finish_job(svc, job_id, error=reason, run=run)
+    if result is not None:
+        svc.store.release_lock(job_id, "retry")
+    return result["generation_summary"] if result else None

@@ -15,7 +15,7 @@ from rich.console import Console
 from ..settings import Settings, SettingsError
 from .api_client import ApiClient, CLIError
 from .local_stack import LocalStack, free_port
-from .progress import follow, sets_table
+from .progress import follow, jobs_table, sets_table
 
 DEMO_IDEA = "A retired lighthouse keeper finds a map that only appears during storms"
 
@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   movie-gen generate "A heist on a moving train" --json > result.json
   movie-gen status 3f2c9a...                     # progress, or the final table
   movie-gen retry 3f2c9a...                      # regenerate only the failed sets
+  movie-gen jobs --state partial                 # recent jobs, newest first
   movie-gen demo                                 # start, write a sample script, stop
 """
 
@@ -56,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("job_id")
     retry.add_argument("--max-retries", type=int, default=3, help="retries per set (1-10, default 3)")
     retry.add_argument("--json", action="store_true", help="print the result object as JSON")
+    jobs = sub.add_parser("jobs", help="list recent jobs, newest first")
+    jobs.add_argument("--state", help="only jobs in this state (e.g. partial, completed)")
+    jobs.add_argument("--limit", type=int, default=20, help="how many (1-100, default 20)")
+    jobs.add_argument("--json", action="store_true", help="print the page as JSON")
     demo = sub.add_parser("demo", help="start the stack, generate a sample script, stop",
                           description="Start everything as `up` does (on free ports), write a "
                           "sample script end to end with live progress, print where the files are, stop.")
@@ -163,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False)
     try:
         settings = Settings.from_env()
-        client = ApiClient(settings.api_url)
+        client = ApiClient(settings.api_url, api_key=settings.client_api_key)
         if args.command == "up":
             return _up(settings, console, args.no_flower)
         if args.command == "demo":
@@ -176,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(job, indent=2))
                 return 0
             return _follow_and_finish(client, console, args.job_id, False, settings)
+        if args.command == "jobs":
+            page = client.jobs(args.state, args.limit)
+            if args.json:
+                print(json.dumps(page, indent=2))
+            else:
+                console.print(jobs_table(page["jobs"]))
+            return 0
         if args.command == "retry":
             job = client.retry(args.job_id, args.max_retries)
             if not args.json:

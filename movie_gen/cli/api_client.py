@@ -18,15 +18,16 @@ class CLIError(Exception):
 class ApiClient:
     """POST a job, read a job, retry a job."""
 
-    def __init__(self, base_url: str, timeout_s: float = 30) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 30, api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def _call(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         url = self.base_url + path
         timeout = kwargs.pop("timeout", self.timeout_s)
         try:
-            response = requests.request(method, url, timeout=timeout, **kwargs)
+            response = requests.request(method, url, timeout=timeout, headers=self.headers, **kwargs)
         except requests.ConnectionError:
             raise CLIError(f"cannot reach movie-gen at {self.base_url} "
                            "(start it with `movie-gen up`, or set MOVIE_GEN_URL)") from None
@@ -50,6 +51,10 @@ class ApiClient:
     def retry(self, job_id: str, max_retries: int) -> dict[str, Any]:
         return self._call("POST", "/retry-failed-story-sets",
                           json={"job_id": job_id, "max_retries": max_retries})[1]
+
+    def jobs(self, state: str | None, limit: int, cursor: str | None = None) -> dict[str, Any]:
+        params = {k: v for k, v in {"state": state, "limit": limit, "cursor": cursor}.items() if v}
+        return self._call("GET", "/jobs", params=params)[1]
 
     def job(self, job_id: str, wait: float = 0) -> dict[str, Any]:
         params = {"wait": wait} if wait else {}

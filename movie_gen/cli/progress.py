@@ -13,8 +13,8 @@ from rich.text import Text
 from ..job_store import FINAL_STATES
 from .api_client import ApiClient
 
-STYLE = {"success": "green", "failed": "red", "running": "yellow", "retrying": "magenta",
-         "pending": "dim"}
+STYLE = {"success": "green", "completed": "green", "failed": "red", "partial": "yellow",
+         "running": "yellow", "retrying": "magenta", "pending": "dim", "cancelled": "dim"}
 
 
 def sets_table(job: dict[str, Any], output_root: str | None = None) -> Table:
@@ -49,3 +49,14 @@ def follow(client: ApiClient, job_id: str, console: Console, timeout_s: float = 
             job = client.job(job_id, wait=0.5)
             live.update(Group(sets_table(job), summary_line(job)))
     return job
+
+
+def jobs_table(jobs: list[dict[str, Any]]) -> Table:
+    """One row per job: id, state, title, sets, created."""
+    table = Table(title="Jobs, newest first", title_justify="left")
+    for column in ("job id", "state", "title", "sets", "created"):
+        table.add_column(column)
+    for job in jobs:
+        table.add_row(job["job_id"], Text(job["state"], style=STYLE.get(job["state"], "")),
+                      job.get("title") or "", str(job.get("sets_total", "")), job.get("created_at") or "")
+    return table

@@ -22,9 +22,13 @@ class GenerateRequestSchema(Schema):
         "description": "Seconds to wait for the job to end; 200 with the result if it does"})
 
     @validates("idea")
-    def _idea_not_blank(self, value: str, **_: object) -> None:
+    def _idea_is_plain_text(self, value: str, **_: object) -> None:
         if not value.strip():
             raise ValidationError("Must not be blank.")
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            raise ValidationError("Must be valid Unicode text (no lone surrogates).")
+        if any(ord(c) < 32 and c not in "\n\t" for c in value):
+            raise ValidationError("Must not contain control characters.")
 
     @validates("output_directory")
     def _relative_dir(self, value: str, **_: object) -> None:
