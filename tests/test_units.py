@@ -184,3 +184,29 @@ def test_bad_settings_name_the_variable(env, message):
 def test_provider_defaults_to_openai_only_with_a_key():
     assert Settings.from_env({}).llm_provider == "offline"
     assert Settings.from_env({"OPENAI_API_KEY": "sk"}).llm_provider == "openai"
+
+
+def test_json_log_lines_carry_job_and_set():
+    import logging
+
+    from movie_gen.logging_setup import make_formatter
+
+    record = logging.LogRecord("movie_gen.attempts", logging.INFO, __file__, 1, "attempt %s", (2,), None)
+    record.job_id, record.set_number, record.attempt, record.delay_s = "j1", 3, 2, 4.0
+    line = json.loads(make_formatter("json").format(record))
+    assert line["message"] == "attempt 2"
+    assert (line["job_id"], line["set_number"], line["attempt"], line["delay_s"]) == ("j1", 3, 2, 4.0)
+    text = make_formatter("text").format(record)
+    assert "job_id=j1 set_number=3 attempt=2 delay_s=4.0" in text
+
+
+def test_celery_settings_for_flower_and_safe_redelivery():
+    import celeryconfig
+
+    assert celeryconfig.worker_send_task_events and celeryconfig.task_send_sent_event
+    assert celeryconfig.task_acks_late and celeryconfig.task_reject_on_worker_lost
+    assert celeryconfig.worker_prefetch_multiplier == 1
+    longest_wait = Settings().retry_backoff_max
+    visibility = celeryconfig.broker_transport_options["visibility_timeout"]
+    assert visibility > celeryconfig.task_time_limit + longest_wait
+    assert celeryconfig.result_backend_transport_options["visibility_timeout"] == visibility

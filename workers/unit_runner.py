@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any, Callable
 
 from celery import Task
@@ -49,6 +50,8 @@ def run_unit(task: Task, svc: Services, job_id: str, set_number: int | None, thr
     retries_used = task.request.retries - throttles
     wait = svc.limiter.try_acquire()
     if wait > 0:
+        # Spread the waiting tasks out, so that they do not all wake at the same instant.
+        wait = round(wait + random.uniform(0, min(1.0, wait)), 3)
         log.info("rate limit: next model call in %.2fs", wait,
                  extra={"job_id": job_id, "set_number": set_number, "delay_s": round(wait, 3)})
         raise task.retry(countdown=wait, kwargs={"throttles": throttles + 1})
