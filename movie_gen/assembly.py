@@ -9,7 +9,7 @@ from .errors import StorageError
 from .files import write_json_atomic
 from .generation import output_dir
 from .job_store import (CANCELLED, COMPLETED, FAILED, FINAL_STATES, PARTIAL, SET_CANCELLED,
-                        SET_FAILED, SET_SUCCESS, now_iso)
+                        SET_FAILED, SET_PENDING, SET_RETRYING, SET_RUNNING, SET_SUCCESS, now_iso)
 from .metadata import metadata_snapshot, token_usage
 from .retries import retry_results
 from .services import Services
@@ -119,11 +119,12 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
     if job.get("cancelled_at"):
         error = None  # revoked tasks break the chord: that is the cancellation, not an error
     if error:
+        unfinished = (SET_PENDING, SET_RUNNING, SET_RETRYING)
         for record in job["sets"]:
-            if record["status"] not in (SET_SUCCESS, SET_FAILED, SET_CANCELLED):
-                record.update(status=SET_FAILED, error_message=f"Set {record['set_number']} "
-                              f"did not finish: {error}")
-                svc.store.put_record(job_id, f"set:{record['set_number']}", record)
+            svc.store.update_record_if(
+                job_id, f"set:{record['set_number']}", unfinished, status=SET_FAILED,
+                error_message=f"Set {record['set_number']} did not finish: {error}")
+        job = svc.store.get(job_id) or job
     state = final_state(job)
     fields: dict[str, Any] = {"finished_at": now_iso()}
     if error:

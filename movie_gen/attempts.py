@@ -35,7 +35,7 @@ def start(store: JobStore, job_id: str, set_number: int | None, attempt: int) ->
     record["attempts"].append({"run": run, "attempt": attempt, "started_at": now_iso()})
     record["status"] = SET_RUNNING
     record.pop("error", None)
-    store.put_record(job_id, unit_field(set_number), record)
+    store.put_record_if_current(job_id, unit_field(set_number), record)
     return record
 
 
@@ -53,7 +53,9 @@ def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[st
     if delay_s is not None:
         entry["delay_s"] = delay_s
     record.update(status=status, **fields)
-    store.put_record(job_id, unit_field(set_number), record)
+    if not store.put_record_if_current(job_id, unit_field(set_number), record):
+        log.warning("outcome of an earlier run dropped: the unit was retried since",
+                    extra={"job_id": job_id, "set_number": set_number})
     log.info("attempt %s of %s %s: %s%s", entry["attempt"],
              "set" if set_number is not None else "story bible", set_number or "",
              entry["outcome"] if error is None else f"{error_class}: {error}",

@@ -9,6 +9,7 @@ from celery import Celery
 
 from .assembly import finish_job
 from .job_store import FINAL_STATES, SET_CANCELLED, SET_PENDING, SET_RETRYING, now_iso
+from .retries import RETRY_LOCK
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,11 @@ def cancel_job(svc: Services, celery: Celery, job: dict[str, Any]) -> dict[str, 
         task_ids.append(bible["task_id"])
     if task_ids:
         celery.control.revoke(task_ids)
-    for record in job["sets"]:
-        if record["status"] in NOT_STARTED:
-            record["status"] = SET_CANCELLED
-            svc.store.put_record(job_id, f"set:{record['set_number']}", record)
+    for record in job["sets"]:  # only those still waiting: a set may have finished meanwhile
+        svc.store.update_record_if(job_id, f"set:{record['set_number']}", NOT_STARTED,
+                                   status=SET_CANCELLED)
+    svc.store.update_record_if(job_id, "bible_record", NOT_STARTED, status=SET_CANCELLED)
     log.info("job cancelled; %d waiting tasks revoked", len(task_ids), extra={"job_id": job_id})
-    return finish_job(svc, job_id, run=int(job.get("run") or 1))
+    result = finish_job(svc, job_id, run=int(job.get("run") or 1))
+    svc.store.release_lock(job_id, RETRY_LOCK)  # revoked tasks may never reach a callback
+    return result

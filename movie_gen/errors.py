@@ -7,6 +7,7 @@ class MovieGenError(Exception):
     """Base class of every error the pipeline reports on a job."""
 
     kind = "error"
+    usage: dict[str, int] | None = None  # token usage of a call whose reply was unusable
 
 
 class TransientLLMError(MovieGenError):

@@ -31,13 +31,24 @@ def output_dir(svc: Services, job: dict[str, Any]) -> Path:
         raise StorageError(f"output_directory {exc}") from None
 
 
+def _call_model(svc: Services, job_id: str, call) -> Any:
+    """Make one model call and record its token usage on the job, even when it fails."""
+    try:
+        reply = call()
+    except MovieGenError as exc:
+        if exc.usage:
+            svc.store.add_usage(job_id, exc.usage)
+        raise
+    svc.store.add_usage(job_id, reply.usage)
+    return reply
+
+
 def write_bible(svc: Services, job_id: str, attempt: int) -> dict[str, Any]:
     """Ask the model for the bible, validate it, claim the job's file names, store it."""
     job = load_job(svc, job_id)
     request = job["request"]
-    reply = svc.writer.write_bible(request["idea"], job["sets_total"], request["total_segments"],
-                                   CallContext(job_id, None, attempt))
-    svc.store.add_usage(job_id, reply.usage)
+    reply = _call_model(svc, job_id, lambda: svc.writer.write_bible(
+        request["idea"], job["sets_total"], request["total_segments"], CallContext(job_id, None, attempt)))
     bible = validate_bible(reply.data, job["sets_total"])
     stem = None
     if request["save_to_files"]:
@@ -67,8 +78,8 @@ def write_set(svc: Services, job_id: str, set_number: int, attempt: int) -> dict
     record = next(s for s in job["sets"] if s["set_number"] == set_number)
     plan = SetPlan(set_number, record["first_segment"], record["last_segment"])
     request = job["request"]
-    reply = svc.writer.write_set(request["idea"], bible, plan, CallContext(job_id, set_number, attempt))
-    svc.store.add_usage(job_id, reply.usage)
+    reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
+        request["idea"], bible, plan, CallContext(job_id, set_number, attempt)))
     segments = validate_segments(reply.data, plan, [c["id"] for c in bible["characters"]])
     svc.store.put_segments(job_id, set_number, segments)
     result: dict[str, Any] = {"segments_count": len(segments)}
@@ -87,5 +98,3 @@ def write_set(svc: Services, job_id: str, set_number: int, attempt: int) -> dict
         result["file_path"] = path.relative_to(Path(svc.settings.output_root).resolve()).as_posix()
     return result
 
-
-__all__ = ["MovieGenError", "load_job", "output_dir", "write_bible", "write_set"]

@@ -20,10 +20,32 @@ _PREFIX = "movie_gen:job:"
 _INDEX = "movie_gen:jobs"
 _JSON_FIELDS = ("request", "bible", "bible_record", "retry")
 
+# Workers write only to a job that still exists: a job whose key expired (or that Redis lost)
+# must not come back as a partial hash; it is restored whole from its metadata file instead.
+_HSET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+_HINCRBY_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
 
 def now_iso() -> str:
     """UTC timestamp with milliseconds, e.g. 2026-11-28T21:03:04.123Z."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _timestamp(iso: str | None) -> float:
+    try:
+        return datetime.fromisoformat((iso or "").replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return datetime.now(timezone.utc).timestamp()
 
 
 def new_job_id() -> str:
@@ -47,13 +69,49 @@ class JobStore:
     def key(job_id: str) -> str:
         return _PREFIX + job_id
 
-    def _write(self, job_id: str, fields: dict[str, Any]) -> None:
+    @staticmethod
+    def _encode(fields: dict[str, Any]) -> dict[str, str]:
         encoded = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in fields.items()}
         encoded["updated_at"] = now_iso()
-        pipe = self.redis.pipeline()
-        pipe.hset(self.key(job_id), mapping=encoded)
-        pipe.expire(self.key(job_id), self.ttl_s)
-        pipe.execute()
+        return encoded
+
+    def _write(self, job_id: str, fields: dict[str, Any], create: bool = False) -> bool:
+        """HSET the fields and refresh the TTL; unless `create`, only if the job still exists."""
+        encoded = self._encode(fields)
+        if create:
+            pipe = self.redis.pipeline()
+            pipe.hset(self.key(job_id), mapping=encoded)
+            pipe.expire(self.key(job_id), self.ttl_s)
+            pipe.execute()
+            return True
+        flat = [item for pair in encoded.items() for item in pair]
+        return bool(self.redis.eval(_HSET_IF_EXISTS, 1, self.key(job_id), self.ttl_s, *flat))
+
+    def _transform(self, job_id: str, fields: list[str], change) -> Any:
+        """Read `fields`, let `change(values)` return (new fields or None, result), write atomically.
+
+        Optimistic: if the job changes between the read and the write, it is read again.
+        """
+        key = self.key(job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    values = pipe.hmget(key, fields)
+                    if not pipe.exists(key):
+                        pipe.reset()
+                        return None
+                    new_fields, result = change(values)
+                    if new_fields:
+                        pipe.multi()
+                        pipe.hset(key, mapping=self._encode(new_fields))
+                        pipe.expire(key, self.ttl_s)
+                        pipe.execute()
+                    else:
+                        pipe.reset()
+                    return result
+                except redis.WatchError:
+                    continue
 
     @staticmethod
     def _index(owner: str | None) -> str:
@@ -72,7 +130,7 @@ class JobStore:
             fields[f"set:{plan['set_number']}"] = {**plan, "status": SET_PENDING, "attempts": []}
         if bible_record:
             fields["bible_record"] = bible_record
-        self._write(job_id, fields)
+        self._write(job_id, fields, create=True)
         score = datetime.now(timezone.utc).timestamp()
         pipe = self.redis.pipeline()
         pipe.zadd(_INDEX, {job_id: score})
@@ -117,7 +175,12 @@ class JobStore:
                       llm_calls=str(usage.get("model_calls", 0)))
         for record in snapshot.get("sets", []):
             fields[f"set:{record['set_number']}"] = record
-        self._write(snapshot["job_id"], fields)
+        job_id, owner = snapshot["job_id"], snapshot.get("owner") or None
+        self._write(job_id, fields, create=True)
+        score = _timestamp(snapshot.get("created_at"))
+        self.redis.zadd(_INDEX, {job_id: score})
+        if owner:
+            self.redis.zadd(self._index(owner), {job_id: score})
 
     def exists(self, job_id: str) -> bool:
         return bool(self.redis.exists(self.key(job_id)))
@@ -138,6 +201,8 @@ class JobStore:
                 job[field] = json.loads(value)
             else:
                 job[field] = value
+        if "job_id" not in job or "request" not in job:
+            return None  # not a whole job (e.g. Redis lost it): callers fall back to the disk
         job["sets"] = sorted(sets, key=lambda s: s["set_number"])
         for name in ("sets_total", "tokens_prompt", "tokens_completion", "llm_calls"):
             job[name] = int(job.get(name, 0))
@@ -149,6 +214,35 @@ class JobStore:
         if state in FINAL_STATES:
             self.redis.publish(self.key(job_id) + ":final", state)
 
+    def advance_state(self, job_id: str, state: str) -> bool:
+        """Move a running job to `state`; a job that has already ended keeps its final state."""
+        def change(values: list[str | None]):
+            return (None, False) if values[0] in FINAL_STATES else ({"state": state}, True)
+        return bool(self._transform(job_id, ["state"], change))
+
+    def update_record_if(self, job_id: str, field: str, statuses: tuple[str, ...],
+                         **changes: Any) -> dict[str, Any] | None:
+        """Apply `changes` to a record only while its status is one of `statuses` (atomic)."""
+        def change(values: list[str | None]):
+            record = json.loads(values[0]) if values[0] else None
+            if record is None or record.get("status") not in statuses:
+                return None, None
+            record.update(changes)
+            return {field: record}, record
+        return self._transform(job_id, [field], change)
+
+    def put_record_if_current(self, job_id: str, field: str, record: dict[str, Any]) -> bool:
+        """Write a unit's record only if the unit still belongs to the task that read it.
+
+        A retry gives a unit a new task id; a message of an earlier run must not overwrite it.
+        """
+        def change(values: list[str | None]):
+            current = json.loads(values[0]) if values[0] else {}
+            if current.get("task_id") not in (None, record.get("task_id")):
+                return None, False
+            return {field: record}, True
+        return bool(self._transform(job_id, [field], change))
+
     def subscribe_final(self, job_id: str) -> Any:
         """A pub/sub subscription that receives a message when the job reaches a final state."""
         pubsub = self.redis.pubsub()
@@ -156,10 +250,11 @@ class JobStore:
         return pubsub
 
     def save_bible(self, job_id: str, bible: dict[str, Any], file_stem: str | None) -> None:
-        fields: dict[str, Any] = {"bible": bible, "title": bible["title"], "state": GENERATING}
+        fields: dict[str, Any] = {"bible": bible, "title": bible["title"]}
         if file_stem:
             fields["file_stem"] = file_stem
         self._write(job_id, fields)
+        self.advance_state(job_id, GENERATING)
 
     def get_record(self, job_id: str, field: str) -> dict[str, Any] | None:
         """One JSON record of the job, e.g. `set:3` or `bible_record`."""
@@ -178,12 +273,9 @@ class JobStore:
 
     def add_usage(self, job_id: str, usage: dict[str, int]) -> None:
         """Add one model call's token usage to the job's totals."""
-        pipe = self.redis.pipeline()
-        pipe.hincrby(self.key(job_id), "tokens_prompt", int(usage.get("prompt_tokens", 0)))
-        pipe.hincrby(self.key(job_id), "tokens_completion", int(usage.get("completion_tokens", 0)))
-        pipe.hincrby(self.key(job_id), "llm_calls", 1)
-        pipe.expire(self.key(job_id), self.ttl_s)
-        pipe.execute()
+        self.redis.eval(_HINCRBY_IF_EXISTS, 1, self.key(job_id), self.ttl_s,
+                        "tokens_prompt", int(usage.get("prompt_tokens", 0)),
+                        "tokens_completion", int(usage.get("completion_tokens", 0)), "llm_calls", 1)
 
     def update(self, job_id: str, **fields: Any) -> None:
         self._write(job_id, fields)

@@ -7,8 +7,8 @@ from typing import Any
 
 from celery import Celery
 
-from .job_store import (FINAL_STATES, GENERATING, OUTLINING, SET_PENDING, SET_RUNNING, SET_SUCCESS,
-                        now_iso)
+from .job_store import (FAILED, FINAL_STATES, GENERATING, OUTLINING, SET_PENDING, SET_RETRYING,
+                        SET_RUNNING, SET_SUCCESS, now_iso)
 from .pipeline import enqueue_job, new_task_id
 from .services import Services
 
@@ -20,23 +20,18 @@ class RetryConflict(Exception):
     """The job cannot be retried now (still running, nothing failed, a retry already running)."""
 
 
-def start_retry(svc: Services, celery: Celery, job: dict[str, Any], max_retries: int) -> list[int]:
+def start_retry(svc: Services, celery: Celery, job_id: str, max_retries: int) -> list[int]:
     """Re-enqueue the sets that did not succeed (and the bible first, if it failed); returns them."""
-    job_id = job["job_id"]
-    if job["state"] not in FINAL_STATES:
-        raise RetryConflict(f"the job is still running (state '{job['state']}'); retry once it ends")
-    needs_bible = not job.get("bible")
-    failed = [s["set_number"] for s in job["sets"] if s["status"] != SET_SUCCESS]
-    if needs_bible:
-        failed = [s["set_number"] for s in job["sets"]]
-    if not failed:
-        raise RetryConflict("nothing to retry: every set of this job succeeded")
-    if any(s["status"] == SET_RUNNING for s in job["sets"]):
-        raise RetryConflict("a set of this job is still running; retry once it has finished")
     lock_ttl = svc.settings.task_time_limit_s * 4 + int(svc.settings.retry_backoff_max)
     if not svc.store.acquire_lock(job_id, RETRY_LOCK, lock_ttl):
         raise RetryConflict("a retry of this job is already running")
     try:
+        job = svc.store.get(job_id)  # read under the lock: another retry may just have ended
+        if job is None:
+            raise RetryConflict("the job's record is gone")
+        failed = _check_retryable(job)
+        needs_bible = not job.get("bible")
+        run = int(job.get("run") or 1) + 1
         task_ids = {n: new_task_id() for n in failed}
         for record in job["sets"]:
             if record["set_number"] in failed:
@@ -54,15 +49,33 @@ def start_retry(svc: Services, celery: Celery, job: dict[str, Any], max_retries:
             svc.store.put_record(job_id, "bible_record", bible_record)
         retry = {"retry_performed": True, "retry_timestamp": now_iso(), "retried_sets": failed,
                  "retry_count": int((job.get("retry") or {}).get("retry_count", 0)) + 1}
-        run = int(job.get("run") or 1) + 1
         svc.store.update(job_id, retry=retry, max_retries=str(max_retries), error="", cancelled_at="",
                          run=str(run))
-        svc.store.set_state(job_id, OUTLINING if needs_bible else GENERATING)
-        enqueue_job(celery, job_id, run, task_ids, bible_task_id)
     except BaseException:
         svc.store.release_lock(job_id, RETRY_LOCK)
         raise
+    svc.store.set_state(job_id, OUTLINING if needs_bible else GENERATING)
+    try:
+        enqueue_job(celery, job_id, run, task_ids, bible_task_id)
+    except Exception as exc:  # the broker is down: end the job rather than leave it "generating"
+        svc.store.set_state(job_id, FAILED, error=f"could not enqueue the retry: {exc}")
+        svc.store.release_lock(job_id, RETRY_LOCK)
+        raise
     log.info("retry queued for sets %s", failed, extra={"job_id": job_id})
+    return failed
+
+
+def _check_retryable(job: dict[str, Any]) -> list[int]:
+    """The set numbers to run again, or RetryConflict saying why there are none now."""
+    if job["state"] not in FINAL_STATES:
+        raise RetryConflict(f"the job is still running (state '{job['state']}'); retry once it ends")
+    if any(s["status"] in (SET_RUNNING, SET_RETRYING) for s in job["sets"]):
+        raise RetryConflict("a set of this job is still running; retry once it has finished")
+    if not job.get("bible"):
+        return [s["set_number"] for s in job["sets"]]
+    failed = [s["set_number"] for s in job["sets"] if s["status"] != SET_SUCCESS]
+    if not failed:
+        raise RetryConflict("nothing to retry: every set of this job succeeded")
     return failed
 
 

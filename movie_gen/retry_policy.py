@@ -14,7 +14,9 @@ def backoff_delay(settings: Settings, retries_done: int, exc: BaseException | No
     if settings.retry_jitter:
         delay = random.uniform(0, delay)
     if isinstance(exc, TransientLLMError) and exc.retry_after_s is not None:
-        delay = max(delay, exc.retry_after_s)
+        # as long as the server asks, but never past the longest wait (the broker's visibility
+        # timeout is sized on it: a longer countdown would be delivered twice)
+        delay = max(delay, min(exc.retry_after_s, settings.retry_backoff_max))
     return round(delay, 3)
 
 

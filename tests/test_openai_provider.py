@@ -68,3 +68,5 @@ def test_reply_cut_off_by_the_token_limit_is_invalid(stack, llmock):
     job = stack.wait_job(job_id)
     assert job["state"] == "failed"
     assert "finish_reason=length" in job["result"]["error"]
+    usage = job["result"]["token_usage"]
+    assert usage["model_calls"] == 1 and usage["completion_tokens"] > 0  # a cut-off reply is paid for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -22,7 +23,8 @@ def test_30_segment_job_completes_with_three_set_files_and_metadata(offline_stac
 
     job = stack.wait_job(body["job_id"])
     assert job["state"] == "completed"
-    assert job["progress"] == {"sets_total": 3, "sets_succeeded": 3, "sets_failed": 0, "sets_pending": 0}
+    assert job["progress"] == {"sets_total": 3, "sets_succeeded": 3, "sets_failed": 0, "sets_pending": 0,
+                               "sets_cancelled": 0}
     result = job["result"]
     assert result["success"] is True and result["job_id"] == body["job_id"]
     assert result["provider"] == "offline"
@@ -139,3 +141,33 @@ def test_a_set_that_fails_leaves_the_job_partial(make_stack, fail_sets):
     # the callback ran: the metadata file holds the final state
     metadata = _read(stack, result["metadata_file"])
     assert metadata["state"] == "partial" and metadata["sets"][1]["status"] == "failed"
+
+
+def test_a_set_task_that_dies_still_ends_the_job_through_the_errback(make_stack):
+    # Revoking a set's task (as from Flower) makes the chord fail without its callback: the
+    # errback must still end the job, with the lost set failed and the others kept.
+    stack = make_stack(OFFLINE_LATENCY_S="0.5", concurrency=1)
+    job_id = stack.generate(idea="An operator pulls the plug", total_segments=3, segments_per_set=1)
+    task_id = stack.store.get(job_id)["sets"][2]["task_id"]
+    stack.celery.control.revoke(task_id)
+    job = stack.wait_job(job_id)
+    assert job["state"] == "partial"
+    sets = job["result"]["sets"]
+    assert [s["status"] for s in sets] == ["success", "success", "failed"]
+    assert sets[2]["error"].startswith("Set 3 did not finish: ")
+    assert job["result"]["retry_info"]["can_retry"] is True
+
+
+def test_a_job_redis_loses_mid_run_is_restored_from_disk_not_half_written(make_stack):
+    stack = make_stack(OFFLINE_LATENCY_S="0.6", concurrency=1)
+    job_id = stack.generate(idea="Amnesia", total_segments=3, segments_per_set=1)
+    deadline = time.monotonic() + 20
+    while stack.store.get(job_id)["state"] != "generating":
+        assert time.monotonic() < deadline
+        stack.get(f"/jobs/{job_id}", params={"wait": 0.1})
+    stack.store.redis.delete(stack.store.key(job_id))
+    response = stack.get(f"/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["state"] == "failed" and "lost" in job["result"]["error"]
+    assert job["result"]["story_title"] == "Amnesia"

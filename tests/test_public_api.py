@@ -121,11 +121,13 @@ def test_cancel_a_running_job_keeps_what_was_written_and_can_be_retried(make_sta
         job = stack.get(f"/jobs/{job_id}", params={"wait": 0.2}).json()
     assert job["state"] == "cancelled"
     statuses = [s["status"] for s in job["result"]["sets"]]
-    assert "cancelled" in statuses and statuses.count("success") >= 1
+    assert set(statuses) == {"success", "cancelled"} and statuses.count("cancelled") >= 3
     assert job["result"]["success"] is False and job["result"]["retry_info"]["can_retry"] is True
-    for entry in job["result"]["sets"]:
-        if entry["status"] == "success":
-            assert (stack.output_root / entry["file_path"]).exists()
+    assert job["progress"]["sets_cancelled"] == statuses.count("cancelled")
+    written = sorted(p.name for p in (stack.output_root / "generated_movie_script").glob("*_set_*.json"))
+    kept = sorted(e["file_path"].split("/")[-1] for e in job["result"]["sets"] if e["status"] == "success")
+    assert written == kept  # every set that finished is kept with its file, none is lost
+    assert all(e["segments_count"] == 1 for e in job["result"]["sets"] if e["status"] == "success")
     assert stack.post(f"/jobs/{job_id}/cancel").status_code == 409
     retry = stack.post("/retry-failed-story-sets", json={"job_id": job_id, "wait": 60})
     assert retry.status_code == 200, retry.text

@@ -69,3 +69,28 @@ def st_booleans():
     from hypothesis import strategies
 
     return strategies.booleans()
+
+
+@pytest.fixture(scope="module")
+def keyed_stack(make_stack):
+    return make_stack(MOVIE_GEN_API_KEYS="fuzz-key-1", API_RATE_LIMIT="10000/minute")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("method, path, mode", [c for c in _operations() if c[2] == GenerationMode.POSITIVE])
+def test_api_with_keys_conforms_to_its_openapi_document(keyed_stack, method, path, mode):
+    schema = schemathesis.openapi.from_url(keyed_stack.base_url + "/openapi.json")
+    operation = schema[path][method]
+    statuses: list[int] = []
+
+    @given(case=operation.as_strategy(generation_mode=mode), with_key=st_booleans())
+    @settings(max_examples=20, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    def fuzz(case, with_key):
+        headers = {"Authorization": "Bearer fuzz-key-1"} if with_key else {}
+        statuses.append(case.call_and_validate(checks=CHECKS, headers=headers, timeout=60).status_code)
+
+    fuzz()
+    assert statuses and all(code < 500 for code in statuses)
+    if path != "/healthz":
+        assert 401 in statuses  # without the key

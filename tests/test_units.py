@@ -103,6 +103,8 @@ def test_backoff_doubles_from_the_base_without_the_600s_cap(retries, expected):
 
 def test_backoff_honours_retry_after_and_jitter():
     assert backoff_delay(Settings(), 0, TransientLLMError("429", retry_after_s=7.5)) == 7.5
+    capped = backoff_delay(Settings(), 0, TransientLLMError("429", retry_after_s=86400))
+    assert capped == Settings().retry_backoff_max
     jittered = [backoff_delay(Settings(retry_jitter=True), 2) for _ in range(50)]
     assert all(0 <= d <= 8 for d in jittered) and len(set(jittered)) > 1
 

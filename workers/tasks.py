@@ -35,7 +35,7 @@ def _setup_logging(logger: logging.Logger, **_: Any) -> None:
 def story_bible(self, job_id: str, throttles: int = 0) -> dict[str, Any]:
     """Write the job's story bible (title, roster, locations, one synopsis per set)."""
     svc = get_services()
-    svc.store.set_state(job_id, OUTLINING)
+    svc.store.advance_state(job_id, OUTLINING)
     record = run_unit(self, svc, job_id, None, throttles,
                       lambda attempt: {"title": generation.write_bible(svc, job_id, attempt)["title"]})
     if record["status"] == SET_FAILED:

@@ -11,7 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from movie_gen import attempts
 from movie_gen.errors import MovieGenError, PermanentLLMError, TransientLLMError
-from movie_gen.job_store import SET_CANCELLED, SET_FAILED, SET_SUCCESS
+from movie_gen.job_store import SET_CANCELLED, SET_FAILED, SET_PENDING, SET_RETRYING, SET_SUCCESS
 from movie_gen.retry_policy import backoff_delay, error_class, is_retryable
 from movie_gen.services import Services
 
@@ -35,6 +35,9 @@ def run_unit(task: Task, svc: Services, job_id: str, set_number: int | None, thr
     Waits for the global rate limit are retries too, but they do not use up the unit's budget.
     """
     record = attempts.load(svc.store, job_id, set_number)
+    if record.get("task_id") not in (None, task.request.id):
+        log.info("message of an earlier run ignored", extra={"job_id": job_id, "set_number": set_number})
+        return record
     if record["status"] in (SET_SUCCESS, SET_FAILED) and record.get("attempts"):
         return record  # a redelivered message for a unit that already ended
     job = svc.store.get(job_id)
@@ -42,10 +45,9 @@ def run_unit(task: Task, svc: Services, job_id: str, set_number: int | None, thr
         log.error("job record not found", extra={"job_id": job_id, "set_number": set_number})
         return {"set_number": set_number, "status": SET_FAILED, "error_message": "job record not found"}
     if job.get("cancelled_at"):
-        if record["status"] != SET_SUCCESS:
-            record["status"] = SET_CANCELLED
-            svc.store.put_record(job_id, attempts.unit_field(set_number), record)
-        return record
+        cancelled = svc.store.update_record_if(job_id, attempts.unit_field(set_number),
+                                               (SET_PENDING, SET_RETRYING), status=SET_CANCELLED)
+        return cancelled or record
     max_retries = int(job.get("max_retries") or job["request"]["max_retries"])
     retries_used = task.request.retries - throttles
     wait = svc.limiter.try_acquire()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from ..job_store import STATES
+
 
 class ApiErrorSchema(Schema):
     """One error body everywhere."""
@@ -55,14 +57,14 @@ class ProgressSchema(Schema):
     sets_succeeded = fields.Integer()
     sets_failed = fields.Integer()
     sets_pending = fields.Integer()
+    sets_cancelled = fields.Integer()
 
 
 class JobSchema(Schema):
     """GET /jobs/<job_id>."""
 
     job_id = fields.String()
-    state = fields.String(metadata={"enum": ["queued", "outlining", "generating", "completed",
-                                             "partial", "failed"]})
+    state = fields.String(metadata={"enum": list(STATES)})
     progress = fields.Nested(ProgressSchema)
     created_at = fields.String()
     updated_at = fields.String()

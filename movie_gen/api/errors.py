@@ -44,7 +44,9 @@ def _summary(errors: dict[str, Any]) -> str:
 
 
 class MovieGenApi(Api):
-    """flask-smorest's Api with our error body."""
+    """flask-smorest's Api with our error body, and no catch-all `default` response documented."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
         data = getattr(error, "data", None) or {}

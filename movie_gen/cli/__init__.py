@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ..job_store import FINAL_STATES
 from ..settings import Settings, SettingsError
 from .api_client import ApiClient, CLIError
 from .local_stack import LocalStack, free_port
@@ -98,7 +99,7 @@ def _finish(console: Console, job: dict[str, Any], as_json: bool, output_root: s
 def _follow_and_finish(client: ApiClient, console: Console, job_id: str, as_json: bool,
                        settings: Settings) -> int:
     job = client.job(job_id) if as_json else follow(client, job_id, console)
-    while as_json and job["state"] not in ("completed", "partial", "failed"):
+    while as_json and job["state"] not in FINAL_STATES:
         job = client.job(job_id, wait=30)
     return _finish(console, job, as_json, str(settings.output_root))
 
@@ -153,7 +154,7 @@ def _demo(settings: Settings, console: Console, args: argparse.Namespace) -> int
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     stack = _run_stack(settings, console, free_port(), free_port())
     try:
-        client = ApiClient(stack.api_url)
+        client = ApiClient(stack.api_url, api_key=settings.client_api_key)
         job = client.generate({"idea": args.idea, "total_segments": args.segments,
                                "segments_per_set": args.per_set})
         console.print(f"Writing \"{args.idea}\" (job {job['job_id']})")

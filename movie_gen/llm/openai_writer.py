@@ -85,6 +85,16 @@ class OpenAIWriter:
         if response.usage is not None:
             usage = {"prompt_tokens": response.usage.prompt_tokens or 0,
                      "completion_tokens": response.usage.completion_tokens or 0}
+        try:
+            data = self._content(response)
+        except MovieGenError as exc:
+            exc.usage = usage  # the call was paid for even though its reply is unusable
+            raise
+        return LLMReply(data=data, usage=usage, model=response.model or self.model)
+
+    @staticmethod
+    def _content(response: Any) -> Any:
+        """The reply's JSON, or the domain error that says why it is unusable."""
         if not response.choices:
             raise InvalidModelOutput("model answered with no choices")
         choice = response.choices[0]
@@ -95,10 +105,9 @@ class OpenAIWriter:
         if choice.finish_reason == "length":
             raise InvalidModelOutput("model reply was cut off by the token limit (finish_reason=length)")
         try:
-            data = json.loads(choice.message.content or "")
+            return json.loads(choice.message.content or "")
         except json.JSONDecodeError as exc:
             raise InvalidModelOutput(f"model reply is not valid JSON: {exc}") from None
-        return LLMReply(data=data, usage=usage, model=response.model or self.model)
 
     def write_bible(self, idea: str, sets_total: int, segments_total: int,
                     ctx: CallContext) -> LLMReply:

@@ -44,7 +44,7 @@ class RetryFailedSets(MethodView):
 
         def start(_: str) -> None:
             try:
-                start_retry(services, ext["celery"], job, body["max_retries"])
+                start_retry(services, ext["celery"], job_id, body["max_retries"])
             except RetryConflict as exc:
                 abort(409, message=str(exc))
 
