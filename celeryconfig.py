@@ -22,7 +22,7 @@ task_soft_time_limit = max(5, _settings.task_time_limit_s - 30)
 
 # Unacknowledged messages (running tasks, retries waiting for their countdown) come back after the
 # visibility timeout: keep it above the task time limit plus the longest retry wait.
-_visibility = int(_settings.task_time_limit_s + _settings.retry_backoff_max + 600)
+_visibility = _settings.visibility_timeout_s
 broker_transport_options = {"visibility_timeout": _visibility}
 result_backend_transport_options = {"visibility_timeout": _visibility}
 broker_connection_retry_on_startup = True

@@ -41,7 +41,8 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _timestamp(iso: str | None) -> float:
+def parse_timestamp(iso: str | None) -> float:
+    """Seconds since the epoch of an ISO timestamp (now, if it cannot be read)."""
     try:
         return datetime.fromisoformat((iso or "").replace("Z", "+00:00")).timestamp()
     except ValueError:
@@ -177,7 +178,7 @@ class JobStore:
             fields[f"set:{record['set_number']}"] = record
         job_id, owner = snapshot["job_id"], snapshot.get("owner") or None
         self._write(job_id, fields, create=True)
-        score = _timestamp(snapshot.get("created_at"))
+        score = parse_timestamp(snapshot.get("created_at"))
         self.redis.zadd(_INDEX, {job_id: score})
         if owner:
             self.redis.zadd(self._index(owner), {job_id: score})

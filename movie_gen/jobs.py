@@ -9,9 +9,9 @@ from typing import Any
 
 from celery import Celery
 
-from .assembly import build_result
+from .assembly import build_result, finish_job
 from . import durable_record
-from .job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id
+from .job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id, parse_timestamp
 from .pipeline import enqueue_job, new_task_id
 from .services import Services
 from .story_bible import plan_sets
@@ -48,7 +48,21 @@ def find_job(svc: Services, job_id: str, owner: str | None = None) -> dict[str, 
     job = svc.store.get(job_id) or _restore(svc, job_id)
     if job is None or (owner is not None and job.get("owner") != owner):
         return None
-    return job
+    return _end_if_stalled(svc, job)
+
+
+def _end_if_stalled(svc: Services, job: dict[str, Any]) -> dict[str, Any]:
+    """A running job that has not changed for longer than any redelivery can take lost its
+    messages (e.g. Redis restarted without them): end it as failed so that it can be retried."""
+    if job["state"] in FINAL_STATES or not job.get("updated_at"):
+        return job
+    idle = time.time() - parse_timestamp(job["updated_at"])
+    if idle < svc.settings.stall_after_s:
+        return job
+    log.warning("job made no progress for %.0fs; ending it", idle, extra={"job_id": job["job_id"]})
+    finish_job(svc, job["job_id"], error=f"the job made no progress for {idle:.0f}s "
+               "(its tasks were lost); retry it", run=int(job.get("run") or 1))
+    return svc.store.get(job["job_id"]) or job
 
 
 def _restore(svc: Services, job_id: str) -> dict[str, Any] | None:

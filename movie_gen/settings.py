@@ -96,6 +96,7 @@ class Settings:
     api_rate_limit: str = "60/minute"
     max_request_bytes: int = 1024 * 1024
     idempotency_ttl_s: int = 24 * 3600
+    stall_timeout_s: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -144,7 +145,18 @@ class Settings:
             api_rate_limit=env.get("API_RATE_LIMIT") or cls.api_rate_limit,
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes, low=1024),
             idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, low=60),
+            stall_timeout_s=_int(env, "STALL_TIMEOUT_S", 0, low=0),
         )
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        """How long the broker holds an unacknowledged message before delivering it again."""
+        return int(self.task_time_limit_s + self.retry_backoff_max + 600)
+
+    @property
+    def stall_after_s(self) -> int:
+        """A running job with no change for this long has lost its messages (see STALL_TIMEOUT_S)."""
+        return self.stall_timeout_s or self.visibility_timeout_s + 600
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some values changed (used by tests and the app factory)."""
