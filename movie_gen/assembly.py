@@ -8,8 +8,20 @@ from typing import Any
 from .errors import StorageError
 from .files import write_json_atomic
 from .generation import output_dir
-from .job_store import (CANCELLED, COMPLETED, FAILED, FINAL_STATES, PARTIAL, SET_CANCELLED,
-                        SET_FAILED, SET_PENDING, SET_RETRYING, SET_RUNNING, SET_SUCCESS, now_iso)
+from .job_store import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    FINAL_STATES,
+    PARTIAL,
+    SET_CANCELLED,
+    SET_FAILED,
+    SET_PENDING,
+    SET_RETRYING,
+    SET_RUNNING,
+    SET_SUCCESS,
+    now_iso,
+)
 from .metadata import metadata_snapshot, token_usage
 from .retries import retry_results
 from .services import Services

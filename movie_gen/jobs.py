@@ -9,8 +9,8 @@ from typing import Any
 
 from celery import Celery
 
-from .assembly import build_result, finish_job
 from . import durable_record
+from .assembly import build_result, finish_job
 from .job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id, parse_timestamp
 from .pipeline import enqueue_job, new_task_id
 from .services import Services

@@ -7,8 +7,17 @@ from typing import Any
 
 from celery import Celery
 
-from .job_store import (FAILED, FINAL_STATES, GENERATING, OUTLINING, SET_PENDING, SET_RETRYING,
-                        SET_RUNNING, SET_SUCCESS, now_iso)
+from .job_store import (
+    FAILED,
+    FINAL_STATES,
+    GENERATING,
+    OUTLINING,
+    SET_PENDING,
+    SET_RETRYING,
+    SET_RUNNING,
+    SET_SUCCESS,
+    now_iso,
+)
 from .pipeline import enqueue_job, new_task_id
 from .services import Services
 

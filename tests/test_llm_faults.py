@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 import pytest
 
+from movie_gen.job_store import parse_timestamp
+
 from .conftest import openai_env
-
-
-def _ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +40,7 @@ def test_transient_faults_are_retried_then_the_job_completes(stack, llmock, beha
     assert len(history) == attempts
     assert all(a["error_class"] == error_class for a in history[:-1])
     assert history[-1]["outcome"] == "success"
-    gap = _ts(history[1]["started_at"]) - _ts(history[0]["finished_at"])
+    gap = parse_timestamp(history[1]["started_at"]) - parse_timestamp(history[0]["finished_at"])
     assert gap >= min_gap - 0.05
     assert history[0]["delay_s"] >= min_gap
 

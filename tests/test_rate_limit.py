@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-
-def _ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+from movie_gen.job_store import parse_timestamp
 
 
 def test_two_workers_never_start_calls_faster_than_the_limit(make_stack):
@@ -19,7 +15,7 @@ def test_two_workers_never_start_calls_faster_than_the_limit(make_stack):
     history = result["story_bible"]["attempt_history"] + [
         a for s in result["sets"] for a in s["attempt_history"]]
     assert len(history) == 13 and all(a["outcome"] == "success" for a in history)
-    starts = sorted(_ts(a["started_at"]) for a in history)
+    starts = sorted(parse_timestamp(a["started_at"]) for a in history)
     for first, fifth in zip(starts, starts[4:]):
         assert fifth - first >= 0.95, starts  # at most 4 starts in any one second
     assert starts[-1] - starts[0] >= 2.0

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 
 import pytest
 
-
-def _ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+from movie_gen.job_store import parse_timestamp
 
 
 def _starts(history: list[dict]) -> list[float]:
-    return [_ts(a["started_at"]) for a in history]
+    return [parse_timestamp(a["started_at"]) for a in history]
 
 
 def _file_state(stack, relative: str) -> tuple[bytes, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 from flask.views import MethodView
+
 from ..blueprint import Blueprint
 
 blp = Blueprint("health", __name__, description="Liveness of the web app, Redis and the workers")
