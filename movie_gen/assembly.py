@@ -124,7 +124,8 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
     if job is None:
         log.error("job record is gone; nothing to assemble", extra={"job_id": job_id})
         return None
-    if run is not None and run != int(job.get("run") or 1):
+    run = int(job.get("run") or 1) if run is None else run
+    if run != int(job.get("run") or 1):
         log.info("callback of run %s ignored: run %s is current", run, job.get("run"),
                  extra={"job_id": job_id})
         return None
@@ -136,6 +137,8 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
             svc.store.update_record_if(
                 job_id, f"set:{record['set_number']}", unfinished, status=SET_FAILED,
                 error_message=f"Set {record['set_number']} did not finish: {error}")
+        svc.store.update_record_if(job_id, "bible_record", unfinished, status=SET_FAILED,
+                                   error_message=f"The story bible did not finish: {error}")
         job = svc.store.get(job_id) or job
     state = final_state(job)
     fields: dict[str, Any] = {"finished_at": now_iso()}
@@ -143,6 +146,8 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
         fields["error"] = error
     job.update(state=state, **fields)
     write_metadata(svc, job)  # before the state is announced: a client that sees it finds the file
-    svc.store.set_state(job_id, state, **fields)
+    if not svc.store.finalize(job_id, run, state, **fields):
+        log.info("run %s was replaced before it could end the job", run, extra={"job_id": job_id})
+        return None
     log.info("job %s: %s", state, job.get("title"), extra={"job_id": job_id})
     return build_result(job)

@@ -26,8 +26,9 @@ def load(store: JobStore, job_id: str, set_number: int | None) -> dict[str, Any]
     return record
 
 
-def start(store: JobStore, job_id: str, set_number: int | None, attempt: int) -> dict[str, Any]:
-    """Mark the unit running and open attempt `attempt`; returns the record."""
+def start(store: JobStore, job_id: str, set_number: int | None, attempt: int,
+          task_id: str) -> dict[str, Any] | None:
+    """Mark the unit running and open attempt `attempt`; None if the unit is no longer this task's."""
     record = load(store, job_id, set_number)
     run = record.get("run", 1)
     record["attempts"] = [a for a in record.get("attempts", [])
@@ -35,7 +36,9 @@ def start(store: JobStore, job_id: str, set_number: int | None, attempt: int) ->
     record["attempts"].append({"run": run, "attempt": attempt, "started_at": now_iso()})
     record["status"] = SET_RUNNING
     record.pop("error", None)
-    store.put_record_if_current(job_id, unit_field(set_number), record)
+    if not store.put_record_if_owned(job_id, unit_field(set_number), record, task_id):
+        return None
+    record["task_id"] = task_id
     return record
 
 
@@ -53,7 +56,7 @@ def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[st
     if delay_s is not None:
         entry["delay_s"] = delay_s
     record.update(status=status, **fields)
-    if not store.put_record_if_current(job_id, unit_field(set_number), record):
+    if not store.put_record_if_owned(job_id, unit_field(set_number), record, record["task_id"]):
         log.warning("outcome of an earlier run dropped: the unit was retried since",
                     extra={"job_id": job_id, "set_number": set_number})
     log.info("attempt %s of %s %s: %s%s", entry["attempt"],

@@ -8,7 +8,7 @@ from typing import Any
 from celery import Celery
 
 from .assembly import finish_job
-from .job_store import FINAL_STATES, SET_CANCELLED, SET_PENDING, SET_RETRYING, now_iso
+from .job_store import SET_CANCELLED, SET_PENDING, SET_RETRYING
 from .retries import RETRY_LOCK
 from .services import Services
 
@@ -23,9 +23,9 @@ class CancelConflict(Exception):
 def cancel_job(svc: Services, celery: Celery, job: dict[str, Any]) -> dict[str, Any] | None:
     """Mark the job cancelled, revoke its waiting tasks, and end it as `cancelled`."""
     job_id = job["job_id"]
-    if job["state"] in FINAL_STATES:
-        raise CancelConflict(f"the job has already ended (state '{job['state']}')")
-    svc.store.update(job_id, cancelled_at=now_iso())
+    if not svc.store.request_cancel(job_id):
+        state = (svc.store.get(job_id) or job)["state"]
+        raise CancelConflict(f"the job has already ended (state '{state}')")
     task_ids = [s["task_id"] for s in job["sets"] if s["status"] in NOT_STARTED and s.get("task_id")]
     bible = job.get("bible_record") or {}
     if bible.get("status") in NOT_STARTED and bible.get("task_id"):

@@ -43,7 +43,7 @@ def _call_model(svc: Services, job_id: str, call) -> Any:
     return reply
 
 
-def write_bible(svc: Services, job_id: str, attempt: int) -> dict[str, Any]:
+def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = None) -> dict[str, Any]:
     """Ask the model for the bible, validate it, claim the job's file names, store it."""
     job = load_job(svc, job_id)
     request = job["request"]
@@ -61,7 +61,8 @@ def write_bible(svc: Services, job_id: str, attempt: int) -> dict[str, Any]:
             durable_record.remember(root, job_id, metadata_file)
         except OSError as exc:
             raise StorageError(f"cannot write the metadata file: {exc}") from None
-    svc.store.save_bible(job_id, bible, stem)
+    if not svc.store.save_bible_if_owned(job_id, bible, stem, task_id):
+        raise PermanentLLMError("the story bible was retried meanwhile; this attempt is void")
     return bible
 
 

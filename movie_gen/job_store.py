@@ -232,30 +232,66 @@ class JobStore:
             return {field: record}, record
         return self._transform(job_id, [field], change)
 
-    def put_record_if_current(self, job_id: str, field: str, record: dict[str, Any]) -> bool:
-        """Write a unit's record only if the unit still belongs to the task that read it.
+    def put_record_if_owned(self, job_id: str, field: str, record: dict[str, Any], task_id: str) -> bool:
+        """Write a unit's record only while the unit belongs to task `task_id`.
 
         A retry gives a unit a new task id; a message of an earlier run must not overwrite it.
         """
         def change(values: list[str | None]):
             current = json.loads(values[0]) if values[0] else {}
-            if current.get("task_id") not in (None, record.get("task_id")):
+            if current.get("task_id") not in (None, task_id):
                 return None, False
-            return {field: record}, True
+            return {field: {**record, "task_id": task_id}}, True
         return bool(self._transform(job_id, [field], change))
+
+    def save_bible_if_owned(self, job_id: str, bible: dict[str, Any], file_stem: str | None,
+                            task_id: str | None) -> bool:
+        """Store the bible only while the bible belongs to task `task_id` (not after a retry)."""
+        def change(values: list[str | None]):
+            current = json.loads(values[0]) if values[0] else {}
+            if task_id is not None and current.get("task_id") not in (None, task_id):
+                return None, False
+            fields: dict[str, Any] = {"bible": bible, "title": bible["title"]}
+            if file_stem:
+                fields["file_stem"] = file_stem
+            return fields, True
+        saved = bool(self._transform(job_id, ["bible_record"], change))
+        if saved:
+            self.advance_state(job_id, GENERATING)
+        return saved
+
+    def finalize(self, job_id: str, run: int, state: str, **extra: Any) -> bool:
+        """Set the final `state` unless a newer run has started; announce it to waiting clients."""
+        def change(values: list[str | None]):
+            if int(values[0] or 1) != run:
+                return None, False
+            return {"state": state, **extra}, True
+        done = bool(self._transform(job_id, ["run"], change))
+        if done:
+            self.redis.publish(self.key(job_id) + ":final", state)
+        return done
+
+    def request_cancel(self, job_id: str) -> bool:
+        """Mark a running job cancelled; False when it has already ended."""
+        def change(values: list[str | None]):
+            if values[0] in FINAL_STATES:
+                return None, False
+            return {"cancelled_at": now_iso()}, True
+        return bool(self._transform(job_id, ["state"], change))
+
+    def touch(self, job_id: str) -> None:
+        """Record that the job is alive (e.g. a task waits for the rate limit)."""
+        self._write(job_id, {})
+
+    def transform(self, job_id: str, fields: list[str], change) -> Any:
+        """Public form of the optimistic read-modify-write (see `_transform`)."""
+        return self._transform(job_id, fields, change)
 
     def subscribe_final(self, job_id: str) -> Any:
         """A pub/sub subscription that receives a message when the job reaches a final state."""
         pubsub = self.redis.pubsub()
         pubsub.subscribe(self.key(job_id) + ":final")
         return pubsub
-
-    def save_bible(self, job_id: str, bible: dict[str, Any], file_stem: str | None) -> None:
-        fields: dict[str, Any] = {"bible": bible, "title": bible["title"]}
-        if file_stem:
-            fields["file_stem"] = file_stem
-        self._write(job_id, fields)
-        self.advance_state(job_id, GENERATING)
 
     def get_record(self, job_id: str, field: str) -> dict[str, Any] | None:
         """One JSON record of the job, e.g. `set:3` or `bible_record`."""

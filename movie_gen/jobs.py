@@ -10,10 +10,12 @@ from typing import Any
 from celery import Celery
 
 from . import durable_record
-from .assembly import build_result, finish_job
-from .job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id, parse_timestamp
+from .assembly import build_result
+from .job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id
 from .pipeline import enqueue_job, new_task_id
+from .retries import stalled_seconds
 from .services import Services
+from .settings import Settings
 from .story_bible import plan_sets
 
 log = logging.getLogger(__name__)
@@ -48,21 +50,7 @@ def find_job(svc: Services, job_id: str, owner: str | None = None) -> dict[str, 
     job = svc.store.get(job_id) or _restore(svc, job_id)
     if job is None or (owner is not None and job.get("owner") != owner):
         return None
-    return _end_if_stalled(svc, job)
-
-
-def _end_if_stalled(svc: Services, job: dict[str, Any]) -> dict[str, Any]:
-    """A running job that has not changed for longer than any redelivery can take lost its
-    messages (e.g. Redis restarted without them): end it as failed so that it can be retried."""
-    if job["state"] in FINAL_STATES or not job.get("updated_at"):
-        return job
-    idle = time.time() - parse_timestamp(job["updated_at"])
-    if idle < svc.settings.stall_after_s:
-        return job
-    log.warning("job made no progress for %.0fs; ending it", idle, extra={"job_id": job["job_id"]})
-    finish_job(svc, job["job_id"], error=f"the job made no progress for {idle:.0f}s "
-               "(its tasks were lost); retry it", run=int(job.get("run") or 1))
-    return svc.store.get(job["job_id"]) or job
+    return job
 
 
 def _restore(svc: Services, job_id: str) -> dict[str, Any] | None:
@@ -96,8 +84,8 @@ def wait_for_final(svc: Services, job_id: str, timeout_s: float) -> dict[str, An
         pubsub.close()
 
 
-def job_view(job: dict[str, Any]) -> dict[str, Any]:
-    """The body of GET /jobs/<id>."""
+def job_view(job: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """The body of GET /jobs/<id>; `stalled` says when a running job has lost its tasks."""
     sets = job["sets"]
     ok = sum(1 for s in sets if s["status"] == SET_SUCCESS)
     failed = sum(1 for s in sets if s["status"] == SET_FAILED)
@@ -107,4 +95,13 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
                          "sets_pending": len(sets) - ok - failed - cancelled,
                          "sets_cancelled": cancelled},
             "created_at": job.get("created_at"), "updated_at": job.get("updated_at"),
-            "result": build_result(job)}
+            **_stalled(job, settings), "result": build_result(job)}
+
+
+def _stalled(job: dict[str, Any], settings: Settings | None) -> dict[str, Any]:
+    idle = stalled_seconds(job, settings) if settings else None
+    if idle is None:
+        return {}
+    return {"stalled": {"idle_s": round(idle), "message": "no progress for longer than any "
+                        "redelivery takes: its tasks were lost; POST /retry-failed-story-sets runs "
+                        "what is left"}}

@@ -171,3 +171,25 @@ def test_a_job_redis_loses_mid_run_is_restored_from_disk_not_half_written(make_s
     job = response.json()
     assert job["state"] == "failed" and "lost" in job["result"]["error"]
     assert job["result"]["story_title"] == "Amnesia"
+
+
+def test_a_worker_process_killed_mid_set_loses_nothing(make_stack):
+    import os
+    import signal
+    from pathlib import Path
+
+    stack = make_stack(OFFLINE_LATENCY_S="1.5", concurrency=1)
+    job_id = stack.generate(idea="The night the power failed", total_segments=2, segments_per_set=1)
+    deadline = time.monotonic() + 30
+    while stack.store.get(job_id)["sets"][0]["status"] != "running":
+        assert time.monotonic() < deadline
+        stack.get(f"/jobs/{job_id}", params={"wait": 0.05})
+    main = stack.workers[0].proc.pid
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                and (p / "stat").exists()
+                and (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(main)]
+    assert len(children) == 1
+    os.kill(children[0], signal.SIGKILL)  # the pool process dies in the middle of set 1
+    job = stack.wait_job(job_id, timeout=60)
+    assert job["state"] == "completed", job["result"]
+    assert [s["segments_count"] for s in job["result"]["sets"]] == [1, 1]

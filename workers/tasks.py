@@ -35,9 +35,10 @@ def _setup_logging(logger: logging.Logger, **_: Any) -> None:
 def story_bible(self, job_id: str, throttles: int = 0) -> dict[str, Any]:
     """Write the job's story bible (title, roster, locations, one synopsis per set)."""
     svc = get_services()
-    svc.store.advance_state(job_id, OUTLINING)
     record = run_unit(self, svc, job_id, None, throttles,
-                      lambda attempt: {"title": generation.write_bible(svc, job_id, attempt)["title"]})
+                      lambda attempt: {"title": generation.write_bible(svc, job_id, attempt,
+                                                                       self.request.id)["title"]},
+                      on_start=lambda: svc.store.advance_state(job_id, OUTLINING))
     if record["status"] == SET_FAILED:
         raise StoryBibleFailed(record.get("error_message", "the story bible failed"))
     return {"job_id": job_id, "title": record.get("title")}

@@ -11,7 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from movie_gen import attempts
 from movie_gen.errors import MovieGenError, PermanentLLMError, TransientLLMError
-from movie_gen.job_store import SET_CANCELLED, SET_FAILED, SET_PENDING, SET_RETRYING, SET_SUCCESS
+from movie_gen.job_store import SET_CANCELLED, SET_FAILED, SET_PENDING, SET_RETRYING, SET_RUNNING, SET_SUCCESS
 from movie_gen.retry_policy import backoff_delay, error_class, is_retryable
 from movie_gen.services import Services
 
@@ -28,7 +28,8 @@ def _as_domain_error(exc: Exception) -> MovieGenError:
 
 
 def run_unit(task: Task, svc: Services, job_id: str, set_number: int | None, throttles: int,
-             work: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+             work: Callable[[int], dict[str, Any]],
+             on_start: Callable[[], None] | None = None) -> dict[str, Any]:
     """One attempt of `work(attempt)`; schedules the next by `task.retry` or records the outcome.
 
     Never raises for a failed unit: the returned record says `failed`, so a chord callback runs.
@@ -38,15 +39,16 @@ def run_unit(task: Task, svc: Services, job_id: str, set_number: int | None, thr
     if record.get("task_id") not in (None, task.request.id):
         log.info("message of an earlier run ignored", extra={"job_id": job_id, "set_number": set_number})
         return record
-    if record["status"] in (SET_SUCCESS, SET_FAILED) and record.get("attempts"):
+    if record["status"] in (SET_SUCCESS, SET_FAILED, SET_CANCELLED):
         return record  # a redelivered message for a unit that already ended
     job = svc.store.get(job_id)
     if job is None:
         log.error("job record not found", extra={"job_id": job_id, "set_number": set_number})
         return {"set_number": set_number, "status": SET_FAILED, "error_message": "job record not found"}
-    if job.get("cancelled_at"):
+    if job.get("cancelled_at"):  # `running` here means an earlier delivery died mid-attempt
         cancelled = svc.store.update_record_if(job_id, attempts.unit_field(set_number),
-                                               (SET_PENDING, SET_RETRYING), status=SET_CANCELLED)
+                                               (SET_PENDING, SET_RETRYING, SET_RUNNING),
+                                               status=SET_CANCELLED)
         return cancelled or record
     max_retries = int(job.get("max_retries") or job["request"]["max_retries"])
     retries_used = task.request.retries - throttles
@@ -56,9 +58,17 @@ def run_unit(task: Task, svc: Services, job_id: str, set_number: int | None, thr
         wait = round(wait + random.uniform(0, min(1.0, wait)), 3)
         log.info("rate limit: next model call in %.2fs", wait,
                  extra={"job_id": job_id, "set_number": set_number, "delay_s": round(wait, 3)})
+        svc.store.touch(job_id)
         raise task.retry(countdown=wait, kwargs={"throttles": throttles + 1})
     attempt = retries_used + 1
-    record = attempts.start(svc.store, job_id, set_number, attempt)
+    started = attempts.start(svc.store, job_id, set_number, attempt, task.request.id)
+    if started is None:
+        log.info("unit was retried meanwhile; this message is done", extra={"job_id": job_id,
+                                                                          "set_number": set_number})
+        return record
+    record = started
+    if on_start is not None:
+        on_start()
     try:
         fields = work(attempt)
     except Exception as raw:  # every failure becomes a recorded outcome

@@ -66,6 +66,8 @@ class JobSchema(Schema):
     job_id = fields.String()
     state = fields.String(metadata={"enum": list(STATES)})
     progress = fields.Nested(ProgressSchema)
+    stalled = fields.Dict(metadata={"description": "Present when a running job has made no progress "
+                                    "for longer than STALL_TIMEOUT_S: its tasks were lost; retry it"})
     created_at = fields.String()
     updated_at = fields.String()
     result = fields.Nested(ResultSchema)

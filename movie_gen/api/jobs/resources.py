@@ -54,7 +54,7 @@ class Job(MethodView):
         job = _job_or_404(job_id)
         if query.get("wait"):
             job = wait_for_final(_services(), job_id, query["wait"]) or job
-        return job_view(job)
+        return job_view(job, _services().settings)
 
 
 @blp.route("/jobs/<job_id>/cancel")
@@ -68,7 +68,7 @@ class CancelJob(MethodView):
             cancel_job(_services(), current_app.extensions["movie_gen"]["celery"], job)
         except CancelConflict as exc:
             abort(409, message=str(exc))
-        return job_view(_services().store.get(job_id))
+        return job_view(_services().store.get(job_id), _services().settings)
 
 
 @blp.route("/jobs/<job_id>/script")
