@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+import time
+from typing import Any, Callable
 
 import redis
+
+ABANDONED_AFTER_S = 30
 
 
 class IdempotencyConflict(Exception):
@@ -29,18 +32,27 @@ class IdempotencyKeys:
     def body_hash(body: dict[str, Any]) -> str:
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
-    def claim(self, owner: str | None, scope: str, key: str, body: dict[str, Any],
-              job_id: str) -> tuple[str, bool]:
-        """(job id, True) when this request is the first with the key; (earlier job id, False) on replay."""
+    def claim(self, owner: str | None, scope: str, key: str, body: dict[str, Any], job_id: str,
+              job_exists: Callable[[str], bool] | None = None) -> tuple[str, bool]:
+        """(job id, True) when this request is the first with the key; (earlier job id, False) on replay.
+
+        A claim whose job never came to exist (its request died half-way) is taken over after
+        ABANDONED_AFTER_S, so that the key does not point at nothing for a whole day.
+        """
         name, digest = self._name(owner, scope, key), self.body_hash(body)
-        if self.redis.set(name, json.dumps({"body": digest, "job_id": job_id}), nx=True, ex=self.ttl_s):
+        claim = json.dumps({"body": digest, "job_id": job_id, "at": time.time()})
+        if self.redis.set(name, claim, nx=True, ex=self.ttl_s):
             return job_id, True
         raw = self.redis.get(name)
         if raw is None:  # expired between the two calls: claim again
-            return self.claim(owner, scope, key, body, job_id)
+            return self.claim(owner, scope, key, body, job_id, job_exists)
         earlier = json.loads(raw)
         if earlier["body"] != digest:
             raise IdempotencyConflict("this Idempotency-Key was used with another request body")
+        abandoned = time.time() - earlier.get("at", 0) > ABANDONED_AFTER_S
+        if job_exists is not None and abandoned and not job_exists(earlier["job_id"]):
+            self.redis.delete(name)
+            return self.claim(owner, scope, key, body, job_id, job_exists)
         return earlier["job_id"], False
 
     def release(self, owner: str | None, scope: str, key: str) -> None:

@@ -212,3 +212,19 @@ def test_celery_settings_for_flower_and_safe_redelivery():
     visibility = celeryconfig.broker_transport_options["visibility_timeout"]
     assert visibility > celeryconfig.task_time_limit + longest_wait
     assert celeryconfig.result_backend_transport_options["visibility_timeout"] == visibility
+
+
+def test_idempotency_claims_replays_conflicts_and_abandoned_claims(monkeypatch):
+    from movie_gen import idempotency
+    from movie_gen.idempotency import IdempotencyConflict, IdempotencyKeys
+
+    keys = IdempotencyKeys(fakeredis.FakeRedis(decode_responses=True), ttl_s=60)
+    assert keys.claim("o", "generate", "k", {"a": 1}, "job1") == ("job1", True)
+    assert keys.claim("o", "generate", "k", {"a": 1}, "job2") == ("job1", False)
+    assert keys.claim("other", "generate", "k", {"a": 1}, "job3") == ("job3", True)
+    with pytest.raises(IdempotencyConflict):
+        keys.claim("o", "generate", "k", {"a": 2}, "job4")
+    # the first request died before its job existed: after a while the key is taken over
+    monkeypatch.setattr(idempotency, "ABANDONED_AFTER_S", -1)
+    assert keys.claim("o", "generate", "k", {"a": 1}, "job5", job_exists=lambda _: False) == ("job5", True)
+    assert keys.claim("o", "generate", "k", {"a": 1}, "job6", job_exists=lambda _: True) == ("job5", False)

@@ -29,7 +29,8 @@ def run_once(services: Services, scope: str, body: dict[str, Any], job_id: str,
         return answer(job_id)
     owner = current_owner()
     try:
-        job_id, fresh = services.idempotency.claim(owner, scope, key, body, job_id)
+        job_id, fresh = services.idempotency.claim(owner, scope, key, body, job_id,
+                                                   job_exists=services.store.exists)
     except IdempotencyConflict as exc:
         abort(422, message=str(exc))
     if fresh:
