@@ -30,6 +30,17 @@ def plan_sets(total_segments: int, segments_per_set: int) -> list[SetPlan]:
     return plans
 
 
+# Output tokens of a bible: the cast and locations, plus each set's synopsis (measured on real
+# replies: 40-60 tokens a synopsis; this keeps a margin).
+BIBLE_BASE_TOKENS = 2000
+TOKENS_PER_SYNOPSIS = 70
+
+
+def max_sets_in_one_bible(max_output_tokens: int) -> int:
+    """How many set synopses fit in one model reply of `max_output_tokens`."""
+    return max(1, (max_output_tokens - BIBLE_BASE_TOKENS) // TOKENS_PER_SYNOPSIS)
+
+
 def _string(description: str) -> dict[str, Any]:
     return {"type": "string", "description": description}
 

@@ -70,3 +70,14 @@ def test_reply_cut_off_by_the_token_limit_is_invalid(stack, llmock):
     assert "finish_reason=length" in job["result"]["error"]
     usage = job["result"]["token_usage"]
     assert usage["model_calls"] == 1 and usage["completion_tokens"] > 0  # a cut-off reply is paid for
+
+
+def test_a_job_whose_outline_cannot_fit_one_reply_is_refused(stack):
+    response = stack.post("/generate-movie-auto", json={"idea": "x", "total_segments": 1000,
+                                                        "segments_per_set": 1})
+    assert response.status_code == 400
+    assert "at most 200 sets" in response.json()["errors"]["segments_per_set"][0]
+    fits = stack.post("/generate-movie-auto", json={"idea": "x", "total_segments": 1000,
+                                                    "segments_per_set": 5, "save_to_files": False})
+    assert fits.status_code == 202
+    assert stack.post(f"/jobs/{fits.json()['job_id']}/cancel").status_code == 200
