@@ -160,6 +160,17 @@ def test_bad_requests_are_one_line(up, args, message):
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_server_with_keys_tells_the_cli_user_what_to_set(make_stack, tmp_path):
+    stack = make_stack(MOVIE_GEN_API_KEYS="cli-key")
+    env = _env(tmp_path, MOVIE_GEN_URL=stack.base_url)
+    Path(env["MOVIE_GEN_HOME"]).mkdir()
+    refused = _cli("jobs", env=env)
+    assert refused.returncode == 2 and "set MOVIE_GEN_API_KEY" in refused.stderr
+    allowed = _cli("generate", "Keyed", "--segments", "2", "--per-set", "1", "--json",
+                   env={**env, "MOVIE_GEN_API_KEY": "cli-key"})
+    assert allowed.returncode == 0, allowed.stderr
+
+
 def test_unreachable_server_is_one_line(tmp_path):
     env = _env(tmp_path, MOVIE_GEN_URL=f"http://127.0.0.1:{free_port()}")
     Path(env["MOVIE_GEN_HOME"]).mkdir()

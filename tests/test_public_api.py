@@ -93,9 +93,12 @@ def test_bad_idempotency_keys(keyed, key):
 
 def test_post_rate_limit_per_key_answers_429_with_retry_after(make_stack):
     stack = make_stack(MOVIE_GEN_API_KEYS=f"{KEY_A},{KEY_B}", API_RATE_LIMIT="3/minute")
-    answers = [stack.post("/generate-movie-auto", json={"idea": "x" * n}, headers=A).status_code
-               for n in range(1, 5)]
-    assert answers == [202, 202, 202, 429]
+    responses = [stack.post("/generate-movie-auto", json={"idea": "x" * n}, headers=A)
+                 for n in range(1, 5)]
+    assert [r.status_code for r in responses] == [202, 202, 202, 429]
+    assert "Retry-After" not in responses[0].headers  # a 202 is not a "come back later"
+    assert responses[0].headers["X-RateLimit-Remaining"] == "2"
+    assert "limit is 3 per 1 minute" in responses[3].json()["message"]
     limited = stack.post("/generate-movie-auto", json=IDEA, headers=A)
     assert limited.status_code == 429 and limited.json()["code"] == 429
     assert int(limited.headers["Retry-After"]) > 0

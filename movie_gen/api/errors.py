@@ -53,6 +53,9 @@ class MovieGenApi(Api):
         errors = data.get("errors") or data.get("messages")
         flat = _flatten(errors) if errors else None
         message = data.get("message") or (_summary(flat) if flat else error.description)
+        if error.code == 429:
+            message = (f"Too many requests: the limit is {error.description} for each client; "
+                       "try again after Retry-After seconds.")
         body = error_body(error.code or 500, error.name, message, flat)
         if isinstance(error, InternalServerError):
             request_id = uuid.uuid4().hex[:12]

@@ -19,6 +19,13 @@ def _client_key() -> str:
 
 def install_request_limits(app: Flask, settings: Settings) -> Limiter:
     """Limit the POST endpoints to `API_RATE_LIMIT` per client."""
+
+    @app.after_request  # registered first, so it runs after flask-limiter has added its headers
+    def _retry_after_only_when_limited(response):
+        if response.status_code != 429:
+            response.headers.pop("Retry-After", None)
+        return response
+
     limiter = Limiter(_client_key, app=app, storage_uri=settings.redis_url, headers_enabled=True,
                       strategy="moving-window", key_prefix="movie_gen_api")
     for endpoint in LIMITED_ENDPOINTS:

@@ -27,6 +27,12 @@ def _banner(console: Console, settings: Settings) -> None:
     else:
         console.print("[bold yellow]Model: offline writer[/] (built-in, deterministic demo text; "
                       "set OPENAI_API_KEY to write with a real model)")
+        faults = {"OFFLINE_FAIL_SETS": ",".join(map(str, sorted(settings.offline_fail_sets))),
+                  "OFFLINE_FAIL_RATE": settings.offline_fail_rate or "",
+                  "OFFLINE_LATENCY_S": settings.offline_latency_s or ""}
+        shown = ", ".join(f"{k}={v}" for k, v in faults.items() if v)
+        if shown:
+            console.print(f"[bold yellow]Offline faults on:[/] {shown}")
 
 
 def _finish(console: Console, job: dict[str, Any], as_json: bool, output_root: str) -> int:
@@ -39,9 +45,10 @@ def _finish(console: Console, job: dict[str, Any], as_json: bool, output_root: s
             console.print(f"Files: {os.path.join(output_root, os.path.dirname(result['metadata_file']))}")
     if job["state"] == "completed":
         return 0
-    if result.get("retry_info", {}).get("can_retry") or job["state"] in ("partial", "failed"):
-        print(f"{job['state']}: sets {result.get('generation_summary', {}).get('failed_set_numbers')} "
-              f"failed. Retry them with:\n  movie-gen retry {job['job_id']}", file=sys.stderr)
+    summary = result.get("generation_summary", {})
+    missing = sorted(summary.get("failed_set_numbers", []) + summary.get("cancelled_set_numbers", []))
+    what = f"sets {missing} were not written" if missing else "the story bible was not written"
+    print(f"{job['state']}: {what}. Retry with:\n  movie-gen retry {job['job_id']}", file=sys.stderr)
     return 1
 
 
@@ -59,7 +66,8 @@ def _generate(client: ApiClient, console: Console, args: argparse.Namespace, set
             "save_to_files": not args.no_files}
     job = client.generate(body)
     if not args.json:
-        console.print(f"Job {job['job_id']}: {client.base_url}{job['status_url']}")
+        console.print(f"Job {job['job_id']}", soft_wrap=True)
+        console.print(f"  {client.base_url}{job['status_url']}", soft_wrap=True)
     return _follow_and_finish(client, console, job["job_id"], args.json, settings)
 
 

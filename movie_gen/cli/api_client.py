@@ -37,6 +37,9 @@ class ApiClient:
             body = response.json()
         except ValueError:
             raise CLIError(f"{url} answered HTTP {response.status_code} without JSON") from None
+        if response.status_code == 401:
+            raise CLIError("HTTP 401: this server needs an API key: set MOVIE_GEN_API_KEY to one of "
+                           "its MOVIE_GEN_API_KEYS")
         if response.status_code >= 400:
             detail = body.get("message", "")
             errors = body.get("errors")

@@ -22,8 +22,9 @@ def sets_table(job: dict[str, Any], output_root: str | None = None) -> Table:
     result = job.get("result") or {}
     title = result.get("story_title") or "(writing the story bible)"
     table = Table(title=f"{title} — job {job['job_id']} — {job['state']}", title_justify="left")
-    for column in ("set", "segments", "state", "attempts", "file / error"):
-        table.add_column(column)
+    for column in ("set", "segments", "state", "attempts"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("file / error", overflow="fold")
     for entry in result.get("sets", []):
         status = entry["status"]
         detail = entry.get("file_path") or entry.get("error") or ""
@@ -54,8 +55,9 @@ def follow(client: ApiClient, job_id: str, console: Console, timeout_s: float = 
 def jobs_table(jobs: list[dict[str, Any]]) -> Table:
     """One row per job: id, state, title, sets, created."""
     table = Table(title="Jobs, newest first", title_justify="left")
-    for column in ("job id", "state", "title", "sets", "created"):
-        table.add_column(column)
+    table.add_column("job id", no_wrap=True, min_width=32)
+    for column in ("state", "title", "sets", "created"):
+        table.add_column(column, overflow="fold")
     for job in jobs:
         table.add_row(job["job_id"], Text(job["state"], style=STYLE.get(job["state"], "")),
                       job.get("title") or "", str(job.get("sets_total", "")), job.get("created_at") or "")
