@@ -298,9 +298,6 @@ class JobStore:
         raw = self.redis.hget(self.key(job_id), field)
         return json.loads(raw) if raw else None
 
-    def put_record(self, job_id: str, field: str, record: dict[str, Any]) -> None:
-        self._write(job_id, {field: record})
-
     def put_segments(self, job_id: str, set_number: int, segments: list[dict[str, Any]]) -> None:
         self._write(job_id, {f"segments:{set_number}": segments})
 
@@ -313,9 +310,6 @@ class JobStore:
         self.redis.eval(_HINCRBY_IF_EXISTS, 1, self.key(job_id), self.ttl_s,
                         "tokens_prompt", int(usage.get("prompt_tokens", 0)),
                         "tokens_completion", int(usage.get("completion_tokens", 0)), "llm_calls", 1)
-
-    def update(self, job_id: str, **fields: Any) -> None:
-        self._write(job_id, fields)
 
     def acquire_lock(self, job_id: str, name: str, ttl_s: int) -> bool:
         """A short-lived exclusive lock on one job (e.g. one retry at a time)."""
