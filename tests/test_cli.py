@@ -209,3 +209,19 @@ def test_demo_writes_a_script_and_stops(tmp_path):
     files = sorted(p.name for p in (Path(env["OUTPUT_ROOT"]) / "generated_movie_script").iterdir())
     assert len(files) == 4 and files[0].endswith("_metadata.json")
     assert "Files: " in done.stdout
+
+
+def test_up_uses_redis_url_when_it_answers(redis_server, tmp_path):
+    port = free_port()
+    env = {**_env(tmp_path, MOVIE_GEN_PORT=str(port), FLOWER_PORT=str(free_port())),
+           "REDIS_URL": redis_server.url(60)}
+    server = Up(env)
+    try:
+        assert f"Redis:  {redis_server.url(60)}" in server.text()
+        assert not (Path(env["MOVIE_GEN_HOME"]) / "redis").exists()  # no embedded Redis started
+        done = _cli("generate", "Borrowed Redis", "--segments", "2", "--per-set", "1", "--json",
+                    env={**env, "MOVIE_GEN_URL": f"http://127.0.0.1:{port}"})
+        assert done.returncode == 0, done.stderr
+    finally:
+        server.proc.send_signal(signal.SIGINT)
+        assert server.proc.wait(timeout=60) == 0
