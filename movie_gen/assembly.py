@@ -25,6 +25,7 @@ from .job_store import (
 from .metadata import metadata_snapshot, token_usage
 from .retries import retry_results
 from .services import Services
+from .story_bible import plan_sets
 
 log = logging.getLogger(__name__)
 RETRY_ENDPOINT = "/retry-failed-story-sets"
@@ -34,18 +35,34 @@ def final_state(job: dict[str, Any]) -> str:
     """cancelled if asked; completed when every set succeeded, failed when none did, else partial."""
     if job.get("cancelled_at"):
         return CANCELLED
-    succeeded = sum(1 for s in job["sets"] if s["status"] == SET_SUCCESS)
-    if succeeded == len(job["sets"]) and job.get("bible"):
+    statuses = set_statuses(job)
+    succeeded = sum(1 for status in statuses.values() if status == SET_SUCCESS)
+    if succeeded == len(statuses) and job.get("bible"):
         return COMPLETED
     return PARTIAL if succeeded else FAILED
 
 
-def _set_entry(record: dict[str, Any]) -> dict[str, Any]:
+def set_statuses(job: dict[str, Any]) -> dict[int, str]:
+    """Every set's status, from a whole job or from a page read (`JobStore.get_page`)."""
+    if "set_statuses" in job:
+        return job["set_statuses"]
+    return {s["set_number"]: s["status"] for s in job["sets"]}
+
+
+def _attempt_counts(job: dict[str, Any]) -> dict[int, int]:
+    if "set_attempts" in job:
+        return job["set_attempts"]
+    return {s["set_number"]: len(s.get("attempts", [])) for s in job["sets"]}
+
+
+def set_entry(record: dict[str, Any], history: bool = True) -> dict[str, Any]:
+    """One set as the API shows it; `history` adds every attempt."""
     entry = {"set_number": record["set_number"], "status": record["status"],
              "segments_requested": record["last_segment"] - record["first_segment"] + 1,
              "first_segment": record["first_segment"], "last_segment": record["last_segment"],
-             "attempts": len(record.get("attempts", [])),
-             "attempt_history": record.get("attempts", [])}
+             "attempts": len(record.get("attempts", []))}
+    if history:
+        entry["attempt_history"] = record.get("attempts", [])
     if record["status"] == SET_SUCCESS:
         entry["segments_count"] = record.get("segments_count", 0)
         if record.get("file_path"):
@@ -55,13 +72,18 @@ def _set_entry(record: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def build_result(job: dict[str, Any]) -> dict[str, Any]:
-    """The `result` object: the summary so far, or the final one once the job has ended."""
-    sets = job["sets"]
-    ok = [s for s in sets if s["status"] == SET_SUCCESS]
-    failed = [s["set_number"] for s in sets if s["status"] == SET_FAILED]
-    cancelled = [s["set_number"] for s in sets if s["status"] == SET_CANCELLED]
+def build_result(job: dict[str, Any], history: bool = True) -> dict[str, Any]:
+    """The `result` object: the summary so far, or the final one once the job has ended.
+
+    Its `sets` are the set records that `job` holds (all of them, or one page of them).
+    """
+    statuses, counts = set_statuses(job), _attempt_counts(job)
     request = job["request"]
+    plans = {p.set_number: p.count for p in plan_sets(request["total_segments"],
+                                                      request["segments_per_set"])}
+    ok = [n for n, status in statuses.items() if status == SET_SUCCESS]
+    failed = sorted(n for n, status in statuses.items() if status == SET_FAILED)
+    cancelled = sorted(n for n, status in statuses.items() if status == SET_CANCELLED)
     result: dict[str, Any] = {
         "success": job.get("state") == COMPLETED,
         "job_id": job["job_id"],
@@ -69,27 +91,28 @@ def build_result(job: dict[str, Any]) -> dict[str, Any]:
         "provider": job.get("provider"),
         "generation_summary": {
             "total_segments_requested": request["total_segments"],
-            "total_segments_generated": sum(s.get("segments_count", 0) for s in ok),
-            "total_sets_requested": len(sets),
+            "total_segments_generated": sum(plans.get(n, 0) for n in ok),
+            "total_sets_requested": len(statuses),
             "successful_sets": len(ok),
             "failed_sets": len(failed),
             "failed_set_numbers": failed,
         },
         "retry_info": {"can_retry": bool(failed or cancelled) and job.get("state") in FINAL_STATES,
                        "failed_sets": failed, "retry_endpoint": RETRY_ENDPOINT},
-        "sets": [_set_entry(s) for s in sets],
+        "sets": [set_entry(s, history) for s in job["sets"]],
         "token_usage": token_usage(job),
         "retry_statistics": {
-            "attempts_per_set": {str(s["set_number"]): len(s.get("attempts", [])) for s in sets},
-            "total_retries": sum(max(0, len(s.get("attempts", [])) - 1) for s in sets),
+            "attempts_per_set": {str(n): counts.get(n, 0) for n in sorted(statuses)},
+            "total_retries": sum(max(0, c - 1) for c in counts.values()),
         },
     }
     if job.get("bible"):
         result["logline"] = job["bible"]["logline"]
     bible_record = job.get("bible_record") or {}
     result["story_bible"] = {"status": bible_record.get("status", "pending"),
-                             "attempts": len(bible_record.get("attempts", [])),
-                             "attempt_history": bible_record.get("attempts", [])}
+                             "attempts": len(bible_record.get("attempts", []))}
+    if history:
+        result["story_bible"]["attempt_history"] = bible_record.get("attempts", [])
     if job.get("file_stem"):
         directory = request["output_directory"]
         result["metadata_file"] = f"{directory}/{job['file_stem']}_metadata.json"
@@ -98,7 +121,7 @@ def build_result(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("error"):
         result["error"] = job["error"]
     if job.get("retry"):
-        result["retry_info"].update(job["retry"], retry_results=retry_results(job))
+        result["retry_info"].update(job["retry"], retry_results=retry_results(job, statuses, plans))
     return result
 
 
@@ -117,8 +140,10 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
                run: int | None = None) -> dict[str, Any] | None:
     """Decide the job's final state, store it and write the metadata file; returns the result.
 
-    With `error` (the pipeline broke: a worker died, a time limit hit), sets that never reached
-    an outcome are marked failed with that error, so that the job ends and can be retried.
+    With `error` (a unit failed, or the pipeline broke: a worker died, a time limit hit), units
+    that never reached an outcome are marked failed with that error, so that the job ends and
+    can be retried; the job itself carries the error only then, since a set that failed for good
+    already says why in its own record.
     """
     job = svc.store.get(job_id)
     if job is None:
@@ -131,15 +156,10 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
         return None
     if job.get("cancelled_at"):
         error = None  # revoked tasks break the chord: that is the cancellation, not an error
-    if error:
-        unfinished = (SET_PENDING, SET_RUNNING, SET_RETRYING)
-        for record in job["sets"]:
-            svc.store.update_record_if(
-                job_id, f"set:{record['set_number']}", unfinished, status=SET_FAILED,
-                error_message=f"Set {record['set_number']} did not finish: {error}")
-        svc.store.update_record_if(job_id, "bible_record", unfinished, status=SET_FAILED,
-                                   error_message=f"The story bible did not finish: {error}")
+    if error and _fail_unfinished(svc, job, error):
         job = svc.store.get(job_id) or job
+    elif error and job.get("bible"):
+        error = None
     state = final_state(job)
     fields: dict[str, Any] = {"finished_at": now_iso()}
     if error:
@@ -151,3 +171,17 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
         return None
     log.info("job %s: %s", state, job.get("title"), extra={"job_id": job_id})
     return build_result(job)
+
+
+def _fail_unfinished(svc: Services, job: dict[str, Any], error: str) -> bool:
+    """Mark every unit without an outcome failed with `error`; whether there was any."""
+    unfinished = (SET_PENDING, SET_RUNNING, SET_RETRYING)
+    marked = False
+    units = [(s["set_number"], s, f"Set {s['set_number']} did not finish: {error}") for s in job["sets"]]
+    units.append((None, job.get("bible_record") or {}, f"The story bible did not finish: {error}"))
+    for number, record, message in units:
+        if record.get("status") in unfinished:
+            svc.store.update_unit_if(job["job_id"], number, unfinished, SET_FAILED,
+                                     record={**record, "error_message": message}, expected=record)
+            marked = True
+    return marked

@@ -9,43 +9,28 @@ from .job_store import SET_FAILED, SET_RETRYING, SET_RUNNING, JobStore, now_iso
 
 log = logging.getLogger(__name__)
 
-BIBLE = "bible_record"
 
-
-def unit_field(set_number: int | None) -> str:
-    """The job-store field of a unit: `bible_record` or `set:N`."""
-    return BIBLE if set_number is None else f"set:{set_number}"
-
-
-def load(store: JobStore, job_id: str, set_number: int | None) -> dict[str, Any]:
-    record = store.get_record(job_id, unit_field(set_number))
-    if record is None:
-        record = {"status": "pending", "attempts": []}
-        if set_number is not None:
-            record["set_number"] = set_number
-    return record
-
-
-def start(store: JobStore, job_id: str, set_number: int | None, attempt: int,
-          task_id: str) -> dict[str, Any] | None:
+def start(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
+          attempt: int, task_id: str) -> dict[str, Any] | None:
     """Mark the unit running and open attempt `attempt`; None if the unit is no longer this task's."""
-    record = load(store, job_id, set_number)
+    record = {**record, "attempts": list(record.get("attempts", []))}
     run = record.get("run", 1)
     record["attempts"] = [a for a in record.get("attempts", [])
                           if (a.get("run", 1), a["attempt"]) != (run, attempt)]
     record["attempts"].append({"run": run, "attempt": attempt, "started_at": now_iso()})
     record["status"] = SET_RUNNING
-    record.pop("error", None)
-    if not store.put_record_if_owned(job_id, unit_field(set_number), record, task_id):
-        return None
     record["task_id"] = task_id
+    record.pop("error", None)
+    if not store.put_unit_if_owned(job_id, set_number, record, task_id):
+        return None
     return record
 
 
 def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
            *, status: str, error: BaseException | None = None, error_class: str | None = None,
-           delay_s: float | None = None, **fields: Any) -> dict[str, Any]:
-    """Close the last attempt with its outcome and store the unit's new status."""
+           delay_s: float | None = None, segments: list[dict[str, Any]] | None = None,
+           **fields: Any) -> dict[str, Any]:
+    """Close the last attempt with its outcome and store the unit's new status (and segments)."""
     entry = record["attempts"][-1]
     entry["finished_at"] = now_iso()
     entry["outcome"] = "error" if error is not None else "success"
@@ -56,7 +41,7 @@ def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[st
     if delay_s is not None:
         entry["delay_s"] = delay_s
     record.update(status=status, **fields)
-    if not store.put_record_if_owned(job_id, unit_field(set_number), record, record["task_id"]):
+    if not store.put_unit_if_owned(job_id, set_number, record, record["task_id"], segments):
         log.warning("outcome of an earlier run dropped: the unit was retried since",
                     extra={"job_id": job_id, "set_number": set_number})
     log.info("attempt %s of %s %s: %s%s", entry["attempt"],
@@ -74,12 +59,17 @@ def will_retry(store: JobStore, job_id: str, set_number: int | None, record: dic
                   error_class=error_class, delay_s=delay_s)
 
 
-def give_up(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
-            error: BaseException, error_class: str) -> dict[str, Any]:
-    """The unit failed for good: its record carries the reason and the number of attempts."""
+def failure_message(set_number: int | None, record: dict[str, Any], error: BaseException) -> str:
+    """"Failed to generate set N after K attempts: …", K counting this run's attempts."""
     what = f"set {set_number}" if set_number is not None else "the story bible"
     run = record.get("run", 1)
     count = sum(1 for a in record["attempts"] if a.get("run", 1) == run)
-    message = f"Failed to generate {what} after {count} attempt{'s' if count != 1 else ''}: {error}"
+    return f"Failed to generate {what} after {count} attempt{'s' if count != 1 else ''}: {error}"
+
+
+def give_up(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
+            error: BaseException, error_class: str) -> dict[str, Any]:
+    """The unit failed for good: its record carries the reason and the number of attempts."""
+    message = failure_message(set_number, record, error)
     return finish(store, job_id, set_number, record, status=SET_FAILED, error=error,
                   error_class=error_class, error_message=message)

@@ -9,7 +9,6 @@ from celery import Celery
 
 from .assembly import finish_job
 from .job_store import SET_CANCELLED, SET_PENDING, SET_RETRYING
-from .retries import RETRY_LOCK
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -26,6 +25,7 @@ def cancel_job(svc: Services, celery: Celery, job: dict[str, Any]) -> dict[str, 
     if not svc.store.request_cancel(job_id):
         state = (svc.store.get(job_id) or job)["state"]
         raise CancelConflict(f"the job has already ended (state '{state}')")
+    job = svc.store.get(job_id) or job  # every set, not one page
     task_ids = [s["task_id"] for s in job["sets"] if s["status"] in NOT_STARTED and s.get("task_id")]
     bible = job.get("bible_record") or {}
     if bible.get("status") in NOT_STARTED and bible.get("task_id"):
@@ -33,10 +33,7 @@ def cancel_job(svc: Services, celery: Celery, job: dict[str, Any]) -> dict[str, 
     if task_ids:
         celery.control.revoke(task_ids)
     for record in job["sets"]:  # only those still waiting: a set may have finished meanwhile
-        svc.store.update_record_if(job_id, f"set:{record['set_number']}", NOT_STARTED,
-                                   status=SET_CANCELLED)
-    svc.store.update_record_if(job_id, "bible_record", NOT_STARTED, status=SET_CANCELLED)
+        svc.store.update_unit_if(job_id, record["set_number"], NOT_STARTED, SET_CANCELLED)
+    svc.store.update_unit_if(job_id, None, NOT_STARTED, SET_CANCELLED)
     log.info("job cancelled; %d waiting tasks revoked", len(task_ids), extra={"job_id": job_id})
-    result = finish_job(svc, job_id, run=int(job.get("run") or 1))
-    svc.store.release_lock(job_id, RETRY_LOCK)  # revoked tasks may never reach a callback
-    return result
+    return finish_job(svc, job_id, run=int(job.get("run") or 1))

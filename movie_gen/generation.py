@@ -70,20 +70,24 @@ def set_file_name(stem: str, set_number: int) -> str:
     return f"{stem}_set_{set_number:02d}.json"
 
 
-def write_set(svc: Services, job_id: str, set_number: int, attempt: int) -> dict[str, Any]:
-    """Ask the model for one set, validate it, save its file; returns the fields of a success."""
-    job = load_job(svc, job_id)
+def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int) -> dict[str, Any]:
+    """Ask the model for one set, validate it, save its file; returns the fields of a success.
+
+    `job` is the set's context from `JobStore.unit_context`: the job's fields, the set's record
+    and the bible with only the synopses this set needs. The segments are returned under
+    `segments`, for the store to write together with the set's record.
+    """
+    job_id = job["job_id"]
     bible = job.get("bible")
     if not bible:
         raise PermanentLLMError("the story bible is missing, so this set cannot be written")
-    record = next(s for s in job["sets"] if s["set_number"] == set_number)
+    record = job["record"]
     plan = SetPlan(set_number, record["first_segment"], record["last_segment"])
     request = job["request"]
     reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
         request["idea"], bible, plan, CallContext(job_id, set_number, attempt)))
     segments = validate_segments(reply.data, plan, [c["id"] for c in bible["characters"]])
-    svc.store.put_segments(job_id, set_number, segments)
-    result: dict[str, Any] = {"segments_count": len(segments)}
+    result: dict[str, Any] = {"segments_count": len(segments), "segments": segments}
     if request["save_to_files"]:
         directory = output_dir(svc, job)
         path = directory / set_file_name(job["file_stem"], set_number)
@@ -98,4 +102,3 @@ def write_set(svc: Services, job_id: str, set_number: int, attempt: int) -> dict
             raise StorageError(f"cannot save set {set_number} to {path.name}: {exc}") from None
         result["file_path"] = path.relative_to(Path(svc.settings.output_root).resolve()).as_posix()
     return result
-

@@ -1,65 +1,67 @@
-"""The job store in Redis: the source of truth for a job's state, its bible and each set's record."""
+"""The job store in Redis: the source of truth for a job's state, its bible and each unit's record.
+
+A job is four keys that live and expire together:
+
+- `movie_gen:job:<id>`: the job's scalar fields (state, run, request, the bible without its
+  synopses, token counters);
+- `…:units`: per unit (`bible` or a set number `n`), the small fields `n:status`, `n:task_id`,
+  `n:attempts` and `n:record` (JSON: plan, attempt history, error, file path);
+- `…:synopses`: one field per set synopsis;
+- `…:segments`: one field per successful set's segments.
+
+A set task reads and writes only its own fields (HMGET, and one Lua script per conditional
+write), so its cost does not grow with the number of sets.
+"""
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable
 
 import redis
 
-QUEUED, OUTLINING, GENERATING = "queued", "outlining", "generating"
-COMPLETED, PARTIAL, FAILED, CANCELLED = "completed", "partial", "failed", "cancelled"
-FINAL_STATES = (COMPLETED, PARTIAL, FAILED, CANCELLED)
-STATES = (QUEUED, OUTLINING, GENERATING, *FINAL_STATES)
-SET_PENDING, SET_RUNNING, SET_RETRYING = "pending", "running", "retrying"
-SET_SUCCESS, SET_FAILED, SET_CANCELLED = "success", "failed", "cancelled"
+from . import store_scripts
+from .job_records import (  # noqa: F401  (the states are part of the store's vocabulary)
+    BIBLE_UNIT,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    FINAL_STATES,
+    GENERATING,
+    OUTLINING,
+    PARTIAL,
+    QUEUED,
+    SET_CANCELLED,
+    SET_FAILED,
+    SET_PENDING,
+    SET_RETRYING,
+    SET_RUNNING,
+    SET_SUCCESS,
+    STATES,
+    decode_unit,
+    encode_unit,
+    new_job_id,
+    now_iso,
+    parse_timestamp,
+)
 
 _PREFIX = "movie_gen:job:"
 _INDEX = "movie_gen:jobs"
-_JSON_FIELDS = ("request", "bible", "bible_record", "retry")
-
-# Workers write only to a job that still exists: a job whose key expired (or that Redis lost)
-# must not come back as a partial hash; it is restored whole from its metadata file instead.
-_HSET_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-_HINCRBY_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-
-
-def now_iso() -> str:
-    """UTC timestamp with milliseconds, e.g. 2026-11-28T21:03:04.123Z."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_timestamp(iso: str | None) -> float:
-    """Seconds since the epoch of an ISO timestamp (now, if it cannot be read)."""
-    try:
-        return datetime.fromisoformat((iso or "").replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return datetime.now(timezone.utc).timestamp()
-
-
-def new_job_id() -> str:
-    """A random job id that is safe in URLs and file names."""
-    return uuid.uuid4().hex
+_JSON_FIELDS = ("request", "bible", "retry")
+_INT_FIELDS = ("sets_total", "tokens_prompt", "tokens_completion", "llm_calls")
 
 
 class JobStore:
-    """Reads and writes job records; every write refreshes the record's time to live."""
+    """Reads and writes job records; every write refreshes the time to live of the job's keys."""
 
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self.redis = client
         self.ttl_s = ttl_s
+        self._scripts = {name: client.register_script(getattr(store_scripts, name))
+                         for name in ("WRITE_JOB", "ADVANCE_STATE", "FINALIZE", "IF_RUNNING",
+                                      "BEGIN_RUN", "UNIT_OWNED_WRITE", "UNIT_CAS", "SAVE_BIBLE",
+                                      "ADD_USAGE", "SETS_SENT")}
 
     @classmethod
     def from_url(cls, url: str, ttl_s: int) -> "JobStore":
@@ -70,92 +72,197 @@ class JobStore:
     def key(job_id: str) -> str:
         return _PREFIX + job_id
 
-    @staticmethod
-    def _encode(fields: dict[str, Any]) -> dict[str, str]:
-        encoded = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in fields.items()}
-        encoded["updated_at"] = now_iso()
-        return encoded
+    def keys(self, job_id: str) -> list[str]:
+        """The job hash, its units, its synopses and its segments."""
+        base = self.key(job_id)
+        return [base, f"{base}:units", f"{base}:synopses", f"{base}:segments"]
 
-    def _write(self, job_id: str, fields: dict[str, Any], create: bool = False) -> bool:
-        """HSET the fields and refresh the TTL; unless `create`, only if the job still exists."""
-        encoded = self._encode(fields)
-        if create:
-            pipe = self.redis.pipeline()
-            pipe.hset(self.key(job_id), mapping=encoded)
-            pipe.expire(self.key(job_id), self.ttl_s)
-            pipe.execute()
-            return True
-        flat = [item for pair in encoded.items() for item in pair]
-        return bool(self.redis.eval(_HSET_IF_EXISTS, 1, self.key(job_id), self.ttl_s, *flat))
-
-    def _transform(self, job_id: str, fields: list[str], change) -> Any:
-        """Read `fields`, let `change(values)` return (new fields or None, result), write atomically.
-
-        Optimistic: if the job changes between the read and the write, it is read again.
-        """
-        key = self.key(job_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    values = pipe.hmget(key, fields)
-                    if not pipe.exists(key):
-                        pipe.reset()
-                        return None
-                    new_fields, result = change(values)
-                    if new_fields:
-                        pipe.multi()
-                        pipe.hset(key, mapping=self._encode(new_fields))
-                        pipe.expire(key, self.ttl_s)
-                        pipe.execute()
-                    else:
-                        pipe.reset()
-                    return result
-                except redis.WatchError:
-                    continue
+    def _run(self, script: str, job_id: str, *args: Any) -> bool:
+        values = [self.ttl_s, now_iso(), *(_text(a) for a in args)]
+        return bool(self._scripts[script](keys=self.keys(job_id), args=values))
 
     @staticmethod
     def _index(owner: str | None) -> str:
         return f"{_INDEX}:owner:{owner}" if owner else _INDEX
 
+    # --- creating and restoring ------------------------------------------------------------
+
     def create(self, job_id: str, request: dict[str, Any], set_plans: list[dict[str, Any]],
                provider: str, owner: str | None = None,
                bible_record: dict[str, Any] | None = None) -> None:
         """Store a new job in state `queued` with one pending record per set."""
-        created = now_iso()
-        fields: dict[str, Any] = {"job_id": job_id, "state": QUEUED, "created_at": created,
-                                  "request": request, "provider": provider, "owner": owner or "",
-                                  "sets_total": str(len(set_plans)),
-                                  "tokens_prompt": "0", "tokens_completion": "0", "llm_calls": "0"}
-        for plan in set_plans:
-            fields[f"set:{plan['set_number']}"] = {**plan, "status": SET_PENDING, "attempts": []}
-        if bible_record:
-            fields["bible_record"] = bible_record
-        self._write(job_id, fields, create=True)
-        score = datetime.now(timezone.utc).timestamp()
+        now = now_iso()
+        fields = {"job_id": job_id, "state": "queued", "created_at": now, "updated_at": now,
+                  "request": request, "provider": provider, "owner": owner or "",
+                  "sets_total": len(set_plans), "tokens_prompt": 0, "tokens_completion": 0,
+                  "llm_calls": 0, "run": 1}
+        units = [{**plan, "status": SET_PENDING, "attempts": []} for plan in set_plans]
+        units.append({"status": SET_PENDING, "attempts": [], **(bible_record or {})})
+        self._put_whole(job_id, fields, units, synopses=[])
+        self._add_to_index(job_id, owner, datetime.now(timezone.utc).timestamp())
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Put back a job from its durable snapshot (the metadata file) after Redis lost it."""
+        skip = ("sets", "segments", "token_usage", "written_at", "bible_record", "bible")
+        fields = {k: v for k, v in snapshot.items() if k not in skip and v is not None}
+        usage = snapshot.get("token_usage") or {}
+        fields.update(tokens_prompt=usage.get("prompt_tokens", 0),
+                      tokens_completion=usage.get("completion_tokens", 0),
+                      llm_calls=usage.get("model_calls", 0), updated_at=now_iso())
+        bible = snapshot.get("bible")
+        synopses = []
+        if bible:
+            fields["bible"] = {k: v for k, v in bible.items() if k != "set_synopses"}
+            synopses = bible.get("set_synopses", [])
+        units = [*snapshot.get("sets", []), snapshot.get("bible_record") or {"status": SET_PENDING}]
+        self._put_whole(snapshot["job_id"], fields, units, synopses)
+        self._add_to_index(snapshot["job_id"], snapshot.get("owner") or None,
+                           parse_timestamp(snapshot.get("created_at")))
+
+    def _put_whole(self, job_id: str, fields: dict[str, Any], units: list[dict[str, Any]],
+                   synopses: list[dict[str, Any]]) -> None:
+        keys = self.keys(job_id)
+        unit_fields: dict[str, str] = {}
+        for record in units:
+            name = str(record["set_number"]) if "set_number" in record else BIBLE_UNIT
+            unit_fields.update(encode_unit(name, record))
+        pipe = self.redis.pipeline()  # MULTI/EXEC: readers never see half a job
+        pipe.delete(*keys)
+        pipe.hset(keys[0], mapping={k: _text(v) for k, v in fields.items()})
+        pipe.hset(keys[1], mapping=unit_fields)
+        if synopses:
+            pipe.hset(keys[2], mapping={str(s["set_number"]): json.dumps(s) for s in synopses})
+        for key in keys:
+            pipe.expire(key, self.ttl_s)
+        pipe.execute()
+
+    def _add_to_index(self, job_id: str, owner: str | None, score: float) -> None:
         pipe = self.redis.pipeline()
         pipe.zadd(_INDEX, {job_id: score})
         if owner:
             pipe.zadd(self._index(owner), {job_id: score})
         pipe.execute()
 
+    # --- reading -----------------------------------------------------------------------------
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.redis.exists(self.key(job_id)))
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The whole job: fields, the bible with every synopsis, `bible_record` and every set."""
+        keys = self.keys(job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys[0])
+        pipe.hgetall(keys[1])
+        pipe.hgetall(keys[2])
+        raw, units, synopses = pipe.execute()
+        job = _decode_job(raw, units)
+        if job is None:
+            return None
+        records = {}
+        for field in units:
+            name, _, part = field.partition(":")
+            if part == "record":
+                records[name] = decode_unit(units, name)
+        job["bible_record"] = records.pop(BIBLE_UNIT, {"status": SET_PENDING, "attempts": []})
+        job["sets"] = sorted(records.values(), key=lambda r: r["set_number"])
+        if job.get("bible"):
+            job["bible"]["set_synopses"] = sorted((json.loads(s) for s in synopses.values()),
+                                                  key=lambda s: s["set_number"])
+        return job
+
+    def get_page(self, job_id: str, first_set: int, limit: int) -> dict[str, Any] | None:
+        """The job's fields, every set's status and attempt count, and the records of one page.
+
+        The bible comes without its synopses: this read does not grow with the story.
+        """
+        keys = self.keys(job_id)
+        raw = self.redis.hgetall(keys[0])
+        if not raw:
+            return None
+        total = int(raw.get("sets_total") or 0)
+        numbers = list(range(first_set, min(total, first_set + limit - 1) + 1))
+        small = [f"{n}:{part}" for n in range(1, total + 1) for part in ("status", "attempts")]
+        page = [f"{n}:{part}" for n in numbers for part in ("status", "task_id", "attempts", "record")]
+        bible = [f"{BIBLE_UNIT}:{part}" for part in ("status", "task_id", "attempts", "record")]
+        values = self.redis.hmget(keys[1], [*small, *page, *bible]) if total else []
+        units = dict(zip([*small, *page, *bible], values))
+        job = _decode_job(raw, {k: v for k, v in units.items() if v is not None})
+        if job is None or units.get(f"{BIBLE_UNIT}:record") is None:
+            return None
+        job["bible_record"] = decode_unit(units, BIBLE_UNIT)
+        job["sets"] = [decode_unit(units, str(n)) for n in numbers if units.get(f"{n}:record")]
+        job["set_statuses"] = {n: units[f"{n}:status"] or SET_PENDING for n in range(1, total + 1)}
+        job["set_attempts"] = {n: int(units[f"{n}:attempts"] or 0) for n in range(1, total + 1)}
+        return job
+
+    def unit_context(self, job_id: str, set_number: int | None) -> dict[str, Any] | None:
+        """What one attempt of a unit needs, in one round trip: job fields, its record, synopses."""
+        keys = self.keys(job_id)
+        unit = BIBLE_UNIT if set_number is None else str(set_number)
+        names = ["job_id", "state", "run", "request", "bible", "title", "file_stem", "sets_total",
+                 "cancelled_at", "max_retries"]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(keys[0], names)
+        pipe.hmget(keys[1], [f"{unit}:{p}" for p in ("status", "task_id", "attempts", "record")])
+        neighbours = [] if set_number is None else [str(n) for n in (set_number - 1, set_number,
+                                                                     set_number + 1)]
+        pipe.hmget(keys[2], neighbours or ["-"])
+        fields, unit_values, synopses = pipe.execute()
+        raw = {k: v for k, v in zip(names, fields) if v is not None}
+        units = dict(zip([f"{unit}:{p}" for p in ("status", "task_id", "attempts", "record")],
+                         unit_values))
+        job = _decode_job(raw, {k: v for k, v in units.items() if v is not None})
+        if job is None or units[f"{unit}:record"] is None:
+            return None
+        job["record"] = decode_unit(units, unit)
+        if job.get("bible"):
+            job["bible"]["set_synopses"] = [json.loads(s) for s in synopses if s]
+            job["bible"]["sets_total"] = job["sets_total"]
+        return job
+
+    def get_record(self, job_id: str, set_number: int | None) -> dict[str, Any] | None:
+        """One unit's record (`None` for the bible)."""
+        unit = BIBLE_UNIT if set_number is None else str(set_number)
+        values = self.redis.hmget(self.keys(job_id)[1],
+                                  [f"{unit}:{p}" for p in ("status", "task_id", "attempts", "record")])
+        units = dict(zip([f"{unit}:{p}" for p in ("status", "task_id", "attempts", "record")], values))
+        return decode_unit(units, unit) if units[f"{unit}:record"] else None
+
+    def set_task_ids(self, job_id: str) -> dict[int, str]:
+        """Each set's current task id (read once per run, when the sets are sent)."""
+        total = int(self.redis.hget(self.key(job_id), "sets_total") or 0)
+        ids = self.redis.hmget(self.keys(job_id)[1], [f"{n}:task_id" for n in range(1, total + 1)])
+        return {n: task_id for n, task_id in enumerate(ids, start=1) if task_id}
+
+    def get_segments(self, job_id: str, set_number: int) -> list[dict[str, Any]] | None:
+        raw = self.redis.hget(self.keys(job_id)[3], str(set_number))
+        return json.loads(raw) if raw else None
+
     def list_jobs(self, owner: str | None, state: str | None, limit: int,
-                  offset: int) -> tuple[list[dict[str, Any]], int | None]:
-        """Jobs, most recent first, optionally of one state; returns them and the next offset."""
-        index, found, position = self._index(owner), [], offset
+                  cursor: tuple[float, str] | None) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
+        """Jobs, most recent first, optionally of one state, after `cursor` (score, job id).
+
+        The cursor is a position in the index, not an offset: jobs created between two pages
+        neither repeat nor push others out of sight.
+        """
+        index, found = self._index(owner), []
         names = ("job_id", "state", "created_at", "updated_at", "title", "sets_total")
+        top = "+inf" if cursor is None else repr(cursor[0])
         while len(found) < limit:
-            ids = self.redis.zrevrange(index, position, position + 4 * limit - 1)
-            if not ids:
+            rows = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=4 * limit + 1,
+                                               withscores=True)
+            if cursor is not None:  # equal scores come in reverse id order: skip up to the cursor
+                rows = [(m, s) for m, s in rows if s < cursor[0] or m < cursor[1]]
+            if not rows:
                 return found, None
-            pipe = self.redis.pipeline()
-            for job_id in ids:
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id, _ in rows:
                 pipe.hmget(self.key(job_id), names)
-            for job_id, values in zip(ids, pipe.execute()):
-                position += 1
+            for (job_id, score), values in zip(rows, pipe.execute()):
+                cursor = (score, job_id)
                 if values[0] is None:
                     self.redis.zrem(index, job_id)  # its record expired
-                    position -= 1
                     continue
                 row = dict(zip(names, values))
                 if state is None or row["state"] == state:
@@ -163,129 +270,90 @@ class JobStore:
                     found.append(row)
                     if len(found) == limit:
                         break
-        more = self.redis.zcard(index) > position
-        return found, position if more else None
+            top = repr(cursor[0])
+        rest = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=limit + 1, withscores=True)
+        more = any(s < cursor[0] or m < cursor[1] for m, s in rest)
+        return found, cursor if more else None
 
-    def restore(self, snapshot: dict[str, Any]) -> None:
-        """Put back a job from its durable snapshot (the metadata file) after its key expired."""
-        skip = ("sets", "segments", "token_usage", "written_at")
-        fields = {k: v for k, v in snapshot.items() if k not in skip and v is not None}
-        usage = snapshot.get("token_usage") or {}
-        fields.update(tokens_prompt=str(usage.get("prompt_tokens", 0)),
-                      tokens_completion=str(usage.get("completion_tokens", 0)),
-                      llm_calls=str(usage.get("model_calls", 0)))
-        for record in snapshot.get("sets", []):
-            fields[f"set:{record['set_number']}"] = record
-        job_id, owner = snapshot["job_id"], snapshot.get("owner") or None
-        self._write(job_id, fields, create=True)
-        score = parse_timestamp(snapshot.get("created_at"))
-        self.redis.zadd(_INDEX, {job_id: score})
-        if owner:
-            self.redis.zadd(self._index(owner), {job_id: score})
-
-    def exists(self, job_id: str) -> bool:
-        return bool(self.redis.exists(self.key(job_id)))
-
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        """The whole job: scalar fields, decoded JSON fields and `sets` in set order."""
-        raw = self.redis.hgetall(self.key(job_id))
-        if not raw:
-            return None
-        job: dict[str, Any] = {}
-        sets = []
-        for field, value in raw.items():
-            if field.startswith("set:"):
-                sets.append(json.loads(value))
-            elif field.startswith("segments:"):
-                continue
-            elif field in _JSON_FIELDS:
-                job[field] = json.loads(value)
-            else:
-                job[field] = value
-        if "job_id" not in job or "request" not in job:
-            return None  # not a whole job (e.g. Redis lost it): callers fall back to the disk
-        job["sets"] = sorted(sets, key=lambda s: s["set_number"])
-        for name in ("sets_total", "tokens_prompt", "tokens_completion", "llm_calls"):
-            job[name] = int(job.get(name, 0))
-        return job
+    # --- job-level writes --------------------------------------------------------------------
 
     def set_state(self, job_id: str, state: str, **extra: Any) -> None:
         """Change the job's state; a final state is announced to everyone waiting on the job."""
-        self._write(job_id, {"state": state, **extra})
+        self._run("WRITE_JOB", job_id, *_pairs({"state": state, **extra}))
         if state in FINAL_STATES:
-            self.redis.publish(self.key(job_id) + ":final", state)
+            self.publish_final(job_id, state)
 
     def advance_state(self, job_id: str, state: str) -> bool:
         """Move a running job to `state`; a job that has already ended keeps its final state."""
-        def change(values: list[str | None]):
-            return (None, False) if values[0] in FINAL_STATES else ({"state": state}, True)
-        return bool(self._transform(job_id, ["state"], change))
-
-    def update_record_if(self, job_id: str, field: str, statuses: tuple[str, ...],
-                         **changes: Any) -> dict[str, Any] | None:
-        """Apply `changes` to a record only while its status is one of `statuses` (atomic)."""
-        def change(values: list[str | None]):
-            record = json.loads(values[0]) if values[0] else None
-            if record is None or record.get("status") not in statuses:
-                return None, None
-            record.update(changes)
-            return {field: record}, record
-        return self._transform(job_id, [field], change)
-
-    def put_record_if_owned(self, job_id: str, field: str, record: dict[str, Any], task_id: str) -> bool:
-        """Write a unit's record only while the unit belongs to task `task_id`.
-
-        A retry gives a unit a new task id; a message of an earlier run must not overwrite it.
-        """
-        def change(values: list[str | None]):
-            current = json.loads(values[0]) if values[0] else {}
-            if current.get("task_id") not in (None, task_id):
-                return None, False
-            return {field: {**record, "task_id": task_id}}, True
-        return bool(self._transform(job_id, [field], change))
-
-    def save_bible_if_owned(self, job_id: str, bible: dict[str, Any], file_stem: str | None,
-                            task_id: str | None) -> bool:
-        """Store the bible only while the bible belongs to task `task_id` (not after a retry)."""
-        def change(values: list[str | None]):
-            current = json.loads(values[0]) if values[0] else {}
-            if task_id is not None and current.get("task_id") not in (None, task_id):
-                return None, False
-            fields: dict[str, Any] = {"bible": bible, "title": bible["title"]}
-            if file_stem:
-                fields["file_stem"] = file_stem
-            return fields, True
-        saved = bool(self._transform(job_id, ["bible_record"], change))
-        if saved:
-            self.advance_state(job_id, GENERATING)
-        return saved
+        return self._run("ADVANCE_STATE", job_id, state)
 
     def finalize(self, job_id: str, run: int, state: str, **extra: Any) -> bool:
         """Set the final `state` unless a newer run has started; announce it to waiting clients."""
-        def change(values: list[str | None]):
-            if int(values[0] or 1) != run:
-                return None, False
-            return {"state": state, **extra}, True
-        done = bool(self._transform(job_id, ["run"], change))
+        done = self._run("FINALIZE", job_id, run, *_pairs({"state": state, **extra}))
         if done:
-            self.redis.publish(self.key(job_id) + ":final", state)
+            pipe = self.redis.pipeline(transaction=False)
+            for key in self.keys(job_id):  # the job's keys outlive it by the same time to live
+                pipe.expire(key, self.ttl_s)
+            pipe.execute()
+            self.publish_final(job_id, state)
         return done
+
+    def publish_final(self, job_id: str, state: str) -> None:
+        self.redis.publish(self.key(job_id) + ":final", state)
 
     def request_cancel(self, job_id: str) -> bool:
         """Mark a running job cancelled; False when it has already ended."""
-        def change(values: list[str | None]):
-            if values[0] in FINAL_STATES:
-                return None, False
-            return {"cancelled_at": now_iso()}, True
-        return bool(self._transform(job_id, ["state"], change))
+        return self._run("IF_RUNNING", job_id, "cancelled_at", now_iso())
+
+    def begin_run(self, job_id: str, expected_run: int, allow_running: bool, **fields: Any) -> bool:
+        """Start run `expected_run + 1` (a retry) if no other run started since `expected_run`."""
+        return self._run("BEGIN_RUN", job_id, expected_run, "1" if allow_running else "0",
+                         *_pairs({**fields, "run": expected_run + 1}))
+
+    def mark_sets_sent(self, job_id: str, run: int) -> bool:
+        """True once per run: the caller sends that run's sets (a redelivered bible does not)."""
+        return self._run("SETS_SENT", job_id, run)
 
     def touch(self, job_id: str) -> None:
         """Record that the job is alive (e.g. a task waits for the rate limit)."""
-        self._write(job_id, {})
+        self._run("WRITE_JOB", job_id)
 
-    def transform(self, job_id: str, fields: list[str], change) -> Any:
-        """Public form of the optimistic read-modify-write (see `_transform`)."""
-        return self._transform(job_id, fields, change)
+    def add_usage(self, job_id: str, usage: dict[str, int]) -> None:
+        """Add one model call's token usage to the job's totals."""
+        self._run("ADD_USAGE", job_id, "tokens_prompt", int(usage.get("prompt_tokens", 0)),
+                  "tokens_completion", int(usage.get("completion_tokens", 0)), "llm_calls", 1)
+
+    def save_bible_if_owned(self, job_id: str, bible: dict[str, Any], file_stem: str | None,
+                            task_id: str | None) -> bool:
+        """Store the bible only while the bible unit belongs to task `task_id` (not after a retry)."""
+        core = {k: v for k, v in bible.items() if k != "set_synopses"}
+        synopses = [item for s in bible["set_synopses"] for item in (s["set_number"], json.dumps(s))]
+        return self._run("SAVE_BIBLE", job_id, task_id or "", core, bible["title"], file_stem or "",
+                         *synopses)
+
+    # --- unit writes -------------------------------------------------------------------------
+
+    def put_unit_if_owned(self, job_id: str, set_number: int | None, record: dict[str, Any],
+                          task_id: str, segments: list[dict[str, Any]] | None = None) -> bool:
+        """Write a unit's record (and a set's segments) only while the unit belongs to `task_id`."""
+        unit = BIBLE_UNIT if set_number is None else str(set_number)
+        body = {k: v for k, v in record.items() if k not in ("status", "task_id")}
+        return self._run("UNIT_OWNED_WRITE", job_id, unit, task_id, record["status"],
+                         len(record.get("attempts", [])), body,
+                         json.dumps(segments) if segments is not None else "")
+
+    def update_unit_if(self, job_id: str, set_number: int | None, statuses: Iterable[str],
+                       status: str, record: dict[str, Any] | None = None,
+                       expected: dict[str, Any] | None = None, task_id: str | None = None) -> bool:
+        """Change a unit's status (and record, task id) only while its status is one of `statuses`.
+
+        With `expected`, only if its record is still exactly that one (compare-and-set).
+        """
+        unit = BIBLE_UNIT if set_number is None else str(set_number)
+        strip = (lambda r: {k: v for k, v in r.items() if k not in ("status", "task_id")})
+        return self._run("UNIT_CAS", job_id, unit, " ".join(statuses), status,
+                         json.dumps(strip(record)) if record is not None else "",
+                         json.dumps(strip(expected)) if expected is not None else "", task_id or "")
 
     def subscribe_final(self, job_id: str) -> Any:
         """A pub/sub subscription that receives a message when the job reaches a final state."""
@@ -293,27 +361,20 @@ class JobStore:
         pubsub.subscribe(self.key(job_id) + ":final")
         return pubsub
 
-    def get_record(self, job_id: str, field: str) -> dict[str, Any] | None:
-        """One JSON record of the job, e.g. `set:3` or `bible_record`."""
-        raw = self.redis.hget(self.key(job_id), field)
-        return json.loads(raw) if raw else None
 
-    def put_segments(self, job_id: str, set_number: int, segments: list[dict[str, Any]]) -> None:
-        self._write(job_id, {f"segments:{set_number}": segments})
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
-    def get_segments(self, job_id: str, set_number: int) -> list[dict[str, Any]] | None:
-        raw = self.redis.hget(self.key(job_id), f"segments:{set_number}")
-        return json.loads(raw) if raw else None
 
-    def add_usage(self, job_id: str, usage: dict[str, int]) -> None:
-        """Add one model call's token usage to the job's totals."""
-        self.redis.eval(_HINCRBY_IF_EXISTS, 1, self.key(job_id), self.ttl_s,
-                        "tokens_prompt", int(usage.get("prompt_tokens", 0)),
-                        "tokens_completion", int(usage.get("completion_tokens", 0)), "llm_calls", 1)
+def _pairs(fields: dict[str, Any]) -> list[Any]:
+    return [item for pair in fields.items() for item in pair]
 
-    def acquire_lock(self, job_id: str, name: str, ttl_s: int) -> bool:
-        """A short-lived exclusive lock on one job (e.g. one retry at a time)."""
-        return bool(self.redis.set(f"{self.key(job_id)}:lock:{name}", "1", nx=True, ex=ttl_s))
 
-    def release_lock(self, job_id: str, name: str) -> None:
-        self.redis.delete(f"{self.key(job_id)}:lock:{name}")
+def _decode_job(raw: dict[str, str], units: dict[str, str]) -> dict[str, Any] | None:
+    """The job's fields decoded; None when it is not a whole job (e.g. Redis lost part of it)."""
+    if not raw or "job_id" not in raw or "request" not in raw or not units:
+        return None
+    job: dict[str, Any] = {k: (json.loads(v) if k in _JSON_FIELDS and v else v) for k, v in raw.items()}
+    for name in _INT_FIELDS:
+        job[name] = int(job.get(name) or 0)
+    return job

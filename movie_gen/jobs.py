@@ -10,7 +10,7 @@ from typing import Any
 from celery import Celery
 
 from . import durable_record
-from .assembly import build_result
+from .assembly import build_result, set_entry, set_statuses
 from .job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id
 from .pipeline import enqueue_job, new_task_id
 from .retries import stalled_seconds
@@ -20,6 +20,7 @@ from .story_bible import plan_sets
 
 log = logging.getLogger(__name__)
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+SETS_PAGE = 100  # sets shown by the job URL; the rest are paged at /jobs/<id>/sets
 
 
 def submit_job(svc: Services, celery: Celery, request: dict[str, Any], owner: str | None = None,
@@ -43,11 +44,17 @@ def submit_job(svc: Services, celery: Celery, request: dict[str, Any], owner: st
     return job_id
 
 
-def find_job(svc: Services, job_id: str, owner: str | None = None) -> dict[str, Any] | None:
-    """The job (only if `owner` created it, when API keys are on); restored from disk if need be."""
+def find_job(svc: Services, job_id: str, owner: str | None = None, first_set: int = 1,
+             limit: int = SETS_PAGE) -> dict[str, Any] | None:
+    """The job with one page of its sets (only if `owner` created it, when API keys are on).
+
+    Restored from disk if Redis lost it.
+    """
     if not _JOB_ID.match(job_id):
         return None
-    job = svc.store.get(job_id) or _restore(svc, job_id)
+    job = svc.store.get_page(job_id, first_set, limit)
+    if job is None and _restore(svc, job_id):
+        job = svc.store.get_page(job_id, first_set, limit)
     if job is None or (owner is not None and job.get("owner") != owner):
         return None
     return job
@@ -66,7 +73,7 @@ def _restore(svc: Services, job_id: str) -> dict[str, Any] | None:
                 record.update(status=SET_FAILED, error_message="lost before it finished")
     svc.store.restore(snapshot)
     log.warning("job restored from its metadata file", extra={"job_id": job_id})
-    return svc.store.get(job_id)
+    return snapshot
 
 
 def wait_for_final(svc: Services, job_id: str, timeout_s: float) -> dict[str, Any] | None:
@@ -75,7 +82,7 @@ def wait_for_final(svc: Services, job_id: str, timeout_s: float) -> dict[str, An
     pubsub = svc.store.subscribe_final(job_id)
     try:
         while True:
-            job = svc.store.get(job_id)
+            job = svc.store.get_page(job_id, 1, SETS_PAGE)
             left = deadline - time.monotonic()
             if job is None or job["state"] in FINAL_STATES or left <= 0:
                 return job
@@ -84,18 +91,35 @@ def wait_for_final(svc: Services, job_id: str, timeout_s: float) -> dict[str, An
         pubsub.close()
 
 
-def job_view(job: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
-    """The body of GET /jobs/<id>; `stalled` says when a running job has lost its tasks."""
-    sets = job["sets"]
-    ok = sum(1 for s in sets if s["status"] == SET_SUCCESS)
-    failed = sum(1 for s in sets if s["status"] == SET_FAILED)
-    cancelled = sum(1 for s in sets if s["status"] == SET_CANCELLED)
+def job_view(job: dict[str, Any], settings: Settings | None = None,
+             history: bool = False) -> dict[str, Any]:
+    """The body of GET /jobs/<id>; `stalled` says when a running job has lost its tasks.
+
+    Its size does not grow with the story: one page of sets (`result.sets_next` links the
+    rest), and their attempt history only with `history`.
+    """
+    statuses = set_statuses(job)
+    ok = sum(1 for s in statuses.values() if s == SET_SUCCESS)
+    failed = sum(1 for s in statuses.values() if s == SET_FAILED)
+    cancelled = sum(1 for s in statuses.values() if s == SET_CANCELLED)
+    result = build_result(job, history)
+    last = job["sets"][-1]["set_number"] if job["sets"] else 0
+    result["sets_next"] = (f"/jobs/{job['job_id']}/sets?cursor={last + 1}"
+                           if last < len(statuses) else None)
     return {"job_id": job["job_id"], "state": job["state"],
-            "progress": {"sets_total": len(sets), "sets_succeeded": ok, "sets_failed": failed,
-                         "sets_pending": len(sets) - ok - failed - cancelled,
+            "progress": {"sets_total": len(statuses), "sets_succeeded": ok, "sets_failed": failed,
+                         "sets_pending": len(statuses) - ok - failed - cancelled,
                          "sets_cancelled": cancelled},
             "created_at": job.get("created_at"), "updated_at": job.get("updated_at"),
-            **_stalled(job, settings), "result": build_result(job)}
+            **_stalled(job, settings), "result": result}
+
+
+def sets_page(job: dict[str, Any], limit: int) -> dict[str, Any]:
+    """GET /jobs/<id>/sets: one page of sets with every attempt, and the cursor of the next."""
+    last = job["sets"][-1]["set_number"] if job["sets"] else 0
+    more = last < job["sets_total"] and len(job["sets"]) == limit
+    return {"job_id": job["job_id"], "sets": [set_entry(s) for s in job["sets"]],
+            "next_cursor": str(last + 1) if more else None}
 
 
 def _stalled(job: dict[str, Any], settings: Settings | None) -> dict[str, Any]:

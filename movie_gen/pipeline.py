@@ -1,10 +1,10 @@
-"""The Celery canvas of a job: chain(story bible, chord(one task per set, assemble))."""
+"""The Celery canvas of a job: the story bible, then chord(one task per set, assemble)."""
 
 from __future__ import annotations
 
 import uuid
 
-from celery import Celery, chain, chord, group
+from celery import Celery, Signature, chord, group
 
 BIBLE_TASK = "movie_gen.story_bible"
 SET_TASK = "movie_gen.generate_set"
@@ -17,25 +17,49 @@ def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
+def _signature(app: Celery, name: str, args: tuple, task_id: str | None = None) -> Signature:
+    """A task of the canvas, sent with `ignore_result`: nothing waits on its result, so the sending
+    process does not subscribe to its result channel (the Redis backend would, per task sent)."""
+    options = {"task_id": task_id} if task_id else {}
+    return app.signature(name, args=args, immutable=True, ignore_result=True, **options)
+
+
 def sets_chord(app: Celery, job_id: str, run: int, set_task_ids: dict[int, str]) -> chord:
     """One task per set in parallel, then the assemble callback (with an errback that ends the job).
 
     `run` numbers the job's pipelines (1, then one more per retry): a callback of an older run
-    never ends a newer one.
+    never ends a newer one. A set that fails for good fails its task; with the Redis result
+    backend the chord then calls the errback once every set has finished.
     """
-    body = app.signature(ASSEMBLE_TASK, args=(job_id, run), immutable=True)
-    body.link_error(app.signature(ERROR_TASK, args=(job_id, run)))
-    header = group(app.signature(SET_TASK, args=(job_id, n), immutable=True, task_id=task_id)
+    body = _signature(app, ASSEMBLE_TASK, (job_id, run))
+    body.link_error(app.signature(ERROR_TASK, args=(job_id, run), ignore_result=True))
+    header = group(_signature(app, SET_TASK, (job_id, n), task_id)
                    for n, task_id in sorted(set_task_ids.items()))
     return chord(header, body)
 
 
+def send_sets(app: Celery, job_id: str, run: int, set_task_ids: dict[int, str]) -> None:
+    """Send the chord of sets, then drop the result subscriptions that sending it took.
+
+    Celery's group subscribes the sending process to each header task's result channel
+    (`group._apply_tasks` calls `res.then`), whatever `ignore_result` says; nothing here waits on
+    those results, so each is removed at once instead of accumulating for the process's life.
+    """
+    result = sets_chord(app, job_id, run, set_task_ids).apply_async()
+    header = getattr(result, "parent", None)
+    for set_result in getattr(header, "results", None) or []:
+        app.backend.remove_pending_result(set_result)
+
+
 def enqueue_job(app: Celery, job_id: str, run: int, set_task_ids: dict[int, str],
                 bible_task_id: str | None = None) -> None:
-    """Send the job's canvas to the broker; without a bible task id the stored bible is reused."""
-    work = sets_chord(app, job_id, run, set_task_ids)
-    if bible_task_id:
-        bible = app.signature(BIBLE_TASK, args=(job_id,), immutable=True, task_id=bible_task_id)
-        bible.link_error(app.signature(ERROR_TASK, args=(job_id, run)))
-        work = chain(bible, work)
-    work.apply_async()
+    """Send the job's first task: the bible (which sends the sets when it succeeds), or the sets.
+
+    Without a bible task id the stored bible is reused (a retry of failed sets).
+    """
+    if not bible_task_id:
+        send_sets(app, job_id, run, set_task_ids)
+        return
+    bible = _signature(app, BIBLE_TASK, (job_id,), bible_task_id)
+    bible.link_error(app.signature(ERROR_TASK, args=(job_id, run), ignore_result=True))
+    bible.apply_async()

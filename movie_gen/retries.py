@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -14,6 +13,8 @@ from .job_store import (
     FINAL_STATES,
     GENERATING,
     OUTLINING,
+    SET_CANCELLED,
+    SET_FAILED,
     SET_PENDING,
     SET_RETRYING,
     SET_RUNNING,
@@ -26,7 +27,6 @@ from .services import Services
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-RETRY_LOCK = "retry"
 
 
 class RetryConflict(Exception):
@@ -36,72 +36,51 @@ class RetryConflict(Exception):
 def start_retry(svc: Services, celery: Celery, job_id: str, max_retries: int) -> list[int]:
     """Re-enqueue the sets that did not succeed (and the bible first, if it failed); returns them.
 
-    The checks and the reset of the records happen in one atomic step on the job, so that no
-    set that succeeds meanwhile is generated again.
+    The new run starts with one compare-and-set on the job's run number: of two retries that
+    race, one starts the run and the other answers 409. Each unit is then reset only if it has
+    still not succeeded, so a set that succeeded meanwhile is never generated again.
     """
-    lock_ttl = svc.settings.task_time_limit_s * 4 + int(svc.settings.retry_backoff_max)
-    if not svc.store.acquire_lock(job_id, RETRY_LOCK, lock_ttl):
-        job = svc.store.get(job_id)
-        if job is None or stalled_seconds(job, svc.settings) is None:
-            raise RetryConflict("a retry of this job is already running")
-        svc.store.release_lock(job_id, RETRY_LOCK)  # the run that held it lost its tasks
-        if not svc.store.acquire_lock(job_id, RETRY_LOCK, lock_ttl):
-            raise RetryConflict("a retry of this job is already running")
+    job = svc.store.get(job_id)
+    if job is None:
+        raise RetryConflict("the job's record is gone")
+    stalled = stalled_seconds(job, svc.settings) is not None
+    failed = _check_retryable(job, svc.settings)
+    run = int(job.get("run") or 1)
+    previous = job.get("retry") or {}
+    retry = {"retry_performed": True, "retry_timestamp": now_iso(), "retried_sets": failed,
+             "retry_count": int(previous.get("retry_count", 0)) + 1}
+    if not svc.store.begin_run(job_id, run, stalled, retry=retry, max_retries=str(max_retries),
+                               error="", cancelled_at="",
+                               state=GENERATING if job.get("bible") else OUTLINING):
+        raise RetryConflict("a retry of this job is already running")
+    task_ids = {n: new_task_id() for n in failed}
+    records = {s["set_number"]: s for s in job["sets"]}
+    for number in list(failed):
+        if not _reset_unit(svc, job_id, number, records[number], task_ids[number]):
+            failed.remove(number)  # it succeeded meanwhile (a late message of a stalled run)
+            del task_ids[number]
+    bible_task_id = None
+    if not job.get("bible"):
+        bible_task_id = new_task_id()
+        _reset_unit(svc, job_id, None, job["bible_record"], bible_task_id)
     try:
-        job = svc.store.get(job_id)
-        if job is None:
-            raise RetryConflict("the job's record is gone")
-        set_fields = [f"set:{s['set_number']}" for s in job["sets"]]
-        plan = svc.store.transform(
-            job_id, ["state", "run", "updated_at", "bible", "bible_record", "retry", *set_fields],
-            lambda values: _reset_for_retry(svc, values, max_retries))
-        if plan is None:
-            raise RetryConflict("the job's record is gone")
-    except BaseException:
-        svc.store.release_lock(job_id, RETRY_LOCK)
-        raise
-    failed, run, task_ids, bible_task_id = plan
-    try:
-        enqueue_job(celery, job_id, run, task_ids, bible_task_id)
+        enqueue_job(celery, job_id, run + 1, task_ids, bible_task_id)
     except Exception as exc:  # the broker is down: end the job rather than leave it "generating"
         svc.store.set_state(job_id, FAILED, error=f"could not enqueue the retry: {exc}")
-        svc.store.release_lock(job_id, RETRY_LOCK)
         raise
     log.info("retry queued for sets %s", failed, extra={"job_id": job_id})
     return failed
 
 
-def _reset_for_retry(svc: Services, values: list[str | None], max_retries: int):
-    """From the job's current fields: the reset records and the plan of the retry run."""
-    state, run_raw, updated_at, bible, bible_raw, retry_raw, *set_raws = values
-    records = [json.loads(raw) for raw in set_raws if raw]
-    bible_record = json.loads(bible_raw) if bible_raw else {"status": SET_PENDING, "attempts": []}
-    job = {"state": state, "updated_at": updated_at, "bible": bible, "sets": records,
-           "bible_record": bible_record}
-    failed = _check_retryable(job, svc.settings)
-    run = int(run_raw or 1) + 1
-    task_ids = {n: new_task_id() for n in failed}
-    fields: dict[str, Any] = {}
-    for record in records:
-        if record["set_number"] in failed:
-            record.update(status=SET_PENDING, run=record.get("run", 1) + 1,
-                          task_id=task_ids[record["set_number"]])
-            for key in ("error_message", "last_error", "segments_count", "file_path"):
-                record.pop(key, None)
-            fields[f"set:{record['set_number']}"] = record
-    bible_task_id = None
-    if not bible:
-        bible_task_id = new_task_id()
-        bible_record.update(status=SET_PENDING, run=bible_record.get("run", 1) + 1,
-                            task_id=bible_task_id)
-        bible_record.pop("error_message", None)
-        fields["bible_record"] = bible_record
-    previous = json.loads(retry_raw) if retry_raw else {}
-    fields["retry"] = {"retry_performed": True, "retry_timestamp": now_iso(), "retried_sets": failed,
-                       "retry_count": int(previous.get("retry_count", 0)) + 1}
-    fields.update(max_retries=str(max_retries), error="", cancelled_at="", run=str(run),
-                  state=OUTLINING if not bible else GENERATING)
-    return fields, (failed, run, task_ids, bible_task_id)
+def _reset_unit(svc: Services, job_id: str, number: int | None, record: dict[str, Any],
+                task_id: str) -> bool:
+    """Make a unit pending again for the new run, owned by `task_id` (unless it has succeeded)."""
+    fresh = {k: v for k, v in record.items()
+             if k not in ("error_message", "last_error", "segments_count", "file_path")}
+    fresh["run"] = record.get("run", 1) + 1
+    not_success = (SET_PENDING, SET_RUNNING, SET_RETRYING, SET_FAILED, SET_CANCELLED)
+    return svc.store.update_unit_if(job_id, number, not_success, SET_PENDING, record=fresh,
+                                    task_id=task_id)
 
 
 def _is_live(record: dict[str, Any], settings: Settings) -> bool:
@@ -140,10 +119,10 @@ def _check_retryable(job: dict[str, Any], settings: Settings) -> list[int]:
     return failed
 
 
-def retry_results(job: dict[str, Any]) -> list[dict[str, Any]]:
+def retry_results(job: dict[str, Any], statuses: dict[int, str],
+                  plans: dict[int, int]) -> list[dict[str, Any]]:
     """What happened to each set of the last retry."""
     retried = (job.get("retry") or {}).get("retried_sets", [])
-    by_number = {s["set_number"]: s for s in job["sets"]}
-    return [{"set_number": n, "status": by_number[n]["status"],
-             "segments_generated": by_number[n].get("segments_count", 0)}
-            for n in retried if n in by_number]
+    return [{"set_number": n, "status": statuses[n],
+             "segments_generated": plans.get(n, 0) if statuses[n] == SET_SUCCESS else 0}
+            for n in retried if n in statuses]

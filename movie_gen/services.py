@@ -32,7 +32,7 @@ class Services:
 
     @cached_property
     def limiter(self) -> LLMRateLimiter:
-        return LLMRateLimiter(self.settings.redis_url, self.settings.llm_rate_limit)
+        return LLMRateLimiter(self.store.redis, self.settings.llm_rate_limit)
 
 
 _services: Services | None = None

@@ -75,10 +75,11 @@ class Settings:
     offline_fail_rate: float = 0.0
     offline_latency_s: float = 0.0
     offline_seed: int = 0
-    retry_backoff_base: float = 2.0
-    retry_backoff_max: float = 3600.0
+    retry_backoff_base: int = 2
+    retry_backoff_max: int = 3600
     retry_jitter: bool = False
     llm_rate_limit: str = "30/minute"
+    llm_rate_wait_max_s: float = 30.0
     job_ttl_s: int = 7 * 24 * 3600
     task_time_limit_s: int = 600
     log_format: str = "text"
@@ -123,10 +124,11 @@ class Settings:
             offline_fail_rate=_float(env, "OFFLINE_FAIL_RATE", 0.0, high=1.0),
             offline_latency_s=_float(env, "OFFLINE_LATENCY_S", 0.0),
             offline_seed=_int(env, "OFFLINE_SEED", 0),
-            retry_backoff_base=_float(env, "RETRY_BACKOFF_BASE", cls.retry_backoff_base),
-            retry_backoff_max=_float(env, "RETRY_BACKOFF_MAX", cls.retry_backoff_max),
+            retry_backoff_base=_int(env, "RETRY_BACKOFF_BASE", cls.retry_backoff_base, low=1),
+            retry_backoff_max=_int(env, "RETRY_BACKOFF_MAX", cls.retry_backoff_max, low=1),
             retry_jitter=_bool(env, "RETRY_JITTER", False),
             llm_rate_limit=env.get("LLM_RATE_LIMIT") or cls.llm_rate_limit,
+            llm_rate_wait_max_s=_float(env, "LLM_RATE_WAIT_MAX_S", cls.llm_rate_wait_max_s),
             job_ttl_s=_int(env, "JOB_TTL_S", cls.job_ttl_s, low=60),
             task_time_limit_s=_int(env, "TASK_TIME_LIMIT_S", cls.task_time_limit_s, low=10),
             log_format=log_format,

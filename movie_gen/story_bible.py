@@ -140,5 +140,15 @@ def validate_bible(data: Any, sets_total: int) -> dict[str, Any]:
     return bible
 
 
+def synopsis_of(bible: dict[str, Any], set_number: int) -> dict[str, Any] | None:
+    """The synopsis of one set, from a bible that may carry only the synopses a set needs."""
+    return next((s for s in bible["set_synopses"] if s.get("set_number") == set_number), None)
+
+
+def sets_in(bible: dict[str, Any]) -> int:
+    """How many sets the story has (a set's bible carries `sets_total` beside its few synopses)."""
+    return bible.get("sets_total") or len(bible["set_synopses"])
+
+
 def _raise(message: str) -> Any:
     raise InvalidModelOutput(message)

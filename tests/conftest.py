@@ -19,7 +19,7 @@ from movie_gen.settings import Settings
 
 from .servers import ROOT, AppServer, LLMockServer, RedisServer, Worker
 
-FAST_ENV = {"LLM_PROVIDER": "offline", "RETRY_BACKOFF_BASE": "0.05", "LLM_RATE_LIMIT": "1000/second",
+FAST_ENV = {"LLM_PROVIDER": "offline", "RETRY_BACKOFF_BASE": "1", "LLM_RATE_LIMIT": "1000/second",
             "LOG_LEVEL": "INFO"}
 _databases = itertools.count(1)
 
@@ -86,7 +86,8 @@ class Stack:
         while True:
             left = deadline - time.monotonic()
             assert left > 0, f"job {job_id} did not end within {timeout}s"
-            body = self.get(f"/jobs/{job_id}", params={"wait": min(left, 30)}, headers=headers).json()
+            body = self.get(f"/jobs/{job_id}", params={"wait": min(left, 30), "history": "true"},
+                            headers=headers).json()
             if body["state"] in FINAL_STATES:
                 return body
 

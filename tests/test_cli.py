@@ -24,7 +24,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "MOVIE_GEN_HOME": str(tmp_path / "home"),
             # nothing listens there, so the embedded Redis is used
             "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-            "RETRY_BACKOFF_BASE": "0.05", "LLM_RATE_LIMIT": "1000/second", **extra}
+            "RETRY_BACKOFF_BASE": "1", "LLM_RATE_LIMIT": "1000/second", **extra}
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:

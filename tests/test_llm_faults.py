@@ -13,7 +13,7 @@ from .conftest import openai_env
 
 @pytest.fixture(scope="module")
 def stack(make_stack, llmock):
-    return make_stack(**openai_env(llmock, OPENAI_TIMEOUT_S="1", RETRY_BACKOFF_BASE="0.1"))
+    return make_stack(**openai_env(llmock, OPENAI_TIMEOUT_S="1", RETRY_BACKOFF_BASE="1"))
 
 
 @pytest.fixture(autouse=True)
@@ -23,12 +23,12 @@ def fresh_llmock(llmock):
 
 
 @pytest.mark.parametrize("behaviors, attempts, error_class, min_gap", [
-    ([{"type": "fail", "status": 429, "retry_after": 1}], 2, "transient", 1.0),
-    ([{"type": "fail", "status": 500, "times": 2}], 3, "transient", 0.1),
-    ([{"type": "fail", "status": 503}], 2, "transient", 0.1),
-    ([{"type": "delay", "seconds": 4}], 2, "transient", 0.1),
-    ([{"type": "reply", "text": "not json at all"}], 2, "invalid_output", 0.1),
-    ([{"type": "reply", "text": "{\"title\": \"only a title\"}"}], 2, "invalid_output", 0.1),
+    ([{"type": "fail", "status": 429, "retry_after": 3}], 2, "transient", 3.0),
+    ([{"type": "fail", "status": 500, "times": 2}], 3, "transient", 1.0),
+    ([{"type": "fail", "status": 503}], 2, "transient", 1.0),
+    ([{"type": "delay", "seconds": 4}], 2, "transient", 1.0),
+    ([{"type": "reply", "text": "not json at all"}], 2, "invalid_output", 1.0),
+    ([{"type": "reply", "text": "{\"title\": \"only a title\"}"}], 2, "invalid_output", 1.0),
 ], ids=["429-retry-after", "500-twice", "503", "timeout", "broken-json", "schema-violation"])
 def test_transient_faults_are_retried_then_the_job_completes(stack, llmock, behaviors, attempts,
                                                             error_class, min_gap):

@@ -6,7 +6,7 @@ from movie_gen.job_store import parse_timestamp
 
 
 def test_two_workers_never_start_calls_faster_than_the_limit(make_stack):
-    stack = make_stack(workers=2, concurrency=2, LLM_RATE_LIMIT="4/second")
+    stack = make_stack(workers=2, concurrency=2, LLM_RATE_LIMIT="4/second", OFFLINE_LATENCY_S="0.01")
     job_id = stack.generate(idea="Crowded skies", total_segments=12, segments_per_set=1, max_retries=0)
     job = stack.wait_job(job_id, timeout=60)
     result = job["result"]

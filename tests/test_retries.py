@@ -20,8 +20,8 @@ def _file_state(stack, relative: str) -> tuple[bytes, int]:
 
 @pytest.fixture(scope="module")
 def failing_stack(make_stack):
-    """Set 2 fails on every attempt; backoff base 0.2 s."""
-    return make_stack(OFFLINE_FAIL_SETS="2", RETRY_BACKOFF_BASE="0.2")
+    """Set 2 fails on every attempt; Celery's backoff at its smallest base, 1 s (1, 2, 4 s)."""
+    return make_stack(OFFLINE_FAIL_SETS="2", RETRY_BACKOFF_BASE="1")
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +41,9 @@ def test_a_set_failing_for_good_gets_exactly_1_plus_max_retries_attempts(partial
     history = failed["attempt_history"]
     assert [a["attempt"] for a in history] == [1, 2, 3, 4]
     assert all(a["error_class"] == "transient" and "OFFLINE_FAIL_SETS" in a["error"] for a in history)
-    assert [a.get("delay_s") for a in history] == [0.2, 0.4, 0.8, None]
+    assert [a.get("delay_s") for a in history] == [1, 2, 4, None]
     starts = _starts(history)
-    for before, after, delay in zip(starts, starts[1:], (0.2, 0.4, 0.8)):
+    for before, after, delay in zip(starts, starts[1:], (1, 2, 4)):
         assert delay - 0.05 <= after - before <= delay + 1.5
     assert [s["attempts"] for s in result["sets"]] == [1, 4, 1]
     assert result["retry_statistics"] == {"attempts_per_set": {"1": 1, "2": 4, "3": 1}, "total_retries": 3}
@@ -208,7 +208,7 @@ def test_a_job_whose_tasks_were_lost_is_flagged_and_can_be_retried(make_stack):
             "save_to_files": True, "output_directory": "lost", "max_retries": 0}
     with pytest.raises(ConnectionError):
         submit_job(services, LostMessages(), body)
-    [row] = stack.store.list_jobs(None, None, 1, 0)[0]
+    [row] = stack.store.list_jobs(None, None, 1, None)[0]
     job_id = row["job_id"]
     stack.store.set_state(job_id, "generating")  # as if it had been running when its tasks vanished
     early = stack.post("/retry-failed-story-sets", json={"job_id": job_id})

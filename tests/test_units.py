@@ -16,7 +16,6 @@ from movie_gen.job_store import JobStore
 from movie_gen.llm.offline_writer import OfflineWriter
 from movie_gen.llm.openai_writer import classify
 from movie_gen.llm.writer import CallContext
-from movie_gen.retry_policy import backoff_delay
 from movie_gen.segments import validate_segments
 from movie_gen.settings import Settings, SettingsError
 from movie_gen.story_bible import SetPlan, plan_sets, validate_bible
@@ -96,17 +95,20 @@ def test_offline_faults_are_seeded_and_configurable():
     assert first == outcomes() and 8 < first.count(False) < 32
 
 
-@pytest.mark.parametrize("retries, expected", [(0, 2), (1, 4), (2, 8), (9, 1024)])
-def test_backoff_doubles_from_the_base_without_the_600s_cap(retries, expected):
-    assert backoff_delay(Settings(), retries) == expected
+def test_units_declare_celerys_retry_policy():
+    from movie_gen.errors import RETRYABLE
+    from workers.tasks import generate_set, story_bible
+
+    for task in (generate_set, story_bible):
+        assert task.autoretry_for == RETRYABLE and task.max_retries == 10
+        assert (task.retry_backoff, task.retry_backoff_max, task.retry_jitter) == (2, 3600, False)
+        assert task.ignore_result and task.store_errors_even_if_ignored
 
 
-def test_backoff_honours_retry_after_and_jitter():
-    assert backoff_delay(Settings(), 0, TransientLLMError("429", retry_after_s=7.5)) == 7.5
-    capped = backoff_delay(Settings(), 0, TransientLLMError("429", retry_after_s=86400))
-    assert capped == Settings().retry_backoff_max
-    jittered = [backoff_delay(Settings(retry_jitter=True), 2) for _ in range(50)]
-    assert all(0 <= d <= 8 for d in jittered) and len(set(jittered)) > 1
+@pytest.mark.parametrize("value", ["0.5", "0", "x"])
+def test_backoff_base_is_a_whole_number_of_seconds(value):
+    with pytest.raises(SettingsError, match="RETRY_BACKOFF_BASE"):
+        Settings.from_env({"RETRY_BACKOFF_BASE": value})
 
 
 def _status_error(status: int, headers: dict | None = None) -> openai.APIStatusError:
@@ -162,15 +164,79 @@ def test_reserve_stem_never_reuses_another_jobs_name(tmp_path):
     assert reserve_stem(tmp_path, "My Film", {"job_id": "a"}, "a") == "My_Film"  # redelivery
 
 
-def test_job_store_roundtrip_with_ttl():
-    store = JobStore(fakeredis.FakeRedis(decode_responses=True), ttl_s=100)
-    store.create("j1", {"idea": "x"}, [{"set_number": 1, "first_segment": 1, "last_segment": 2}], "offline")
+@pytest.fixture
+def store():
+    return JobStore(fakeredis.FakeRedis(decode_responses=True), ttl_s=100)
+
+
+def _new_job(store, job_id="j1", sets=2):
+    plans = [{"set_number": n, "first_segment": n, "last_segment": n, "task_id": f"t{n}"}
+             for n in range(1, sets + 1)]
+    store.create(job_id, {"idea": "x", "total_segments": sets, "segments_per_set": 1}, plans,
+                 "offline", bible_record={"task_id": "tb"})
+
+
+def test_job_store_roundtrip_with_ttl(store):
+    _new_job(store)
     store.add_usage("j1", {"prompt_tokens": 3, "completion_tokens": 4})
     job = store.get("j1")
-    assert job["state"] == "queued" and job["sets"][0]["status"] == "pending"
+    assert job["state"] == "queued" and [s["status"] for s in job["sets"]] == ["pending", "pending"]
     assert job["tokens_prompt"] == 3 and job["llm_calls"] == 1
-    assert 0 < store.redis.ttl(store.key("j1")) <= 100
-    assert store.acquire_lock("j1", "retry", 10) and not store.acquire_lock("j1", "retry", 10)
+    assert job["bible_record"]["task_id"] == "tb"
+    assert all(0 < store.redis.ttl(key) <= 100 for key in store.keys("j1")[:2])
+
+
+def test_only_the_owning_task_writes_a_unit_and_segments(store):
+    _new_job(store)
+    record = store.get_record("j1", 1)
+    assert store.put_unit_if_owned("j1", 1, {**record, "status": "success"}, "t1", [{"n": 1}])
+    assert not store.put_unit_if_owned("j1", 1, {**record, "status": "failed"}, "stale")
+    assert store.get_record("j1", 1)["status"] == "success"
+    assert store.get_segments("j1", 1) == [{"n": 1}]
+    store.redis.delete(store.key("j1"))  # Redis lost the job: a worker never writes half of one
+    assert not store.put_unit_if_owned("j1", 2, {**record, "status": "success"}, "t2")
+
+
+def test_unit_compare_and_set_and_one_run_per_retry(store):
+    _new_job(store)
+    record = store.get_record("j1", 2)
+    assert not store.update_unit_if("j1", 2, ("running",), "failed")
+    assert store.update_unit_if("j1", 2, ("pending",), "failed", record={**record, "error_message": "x"},
+                                expected=record)
+    assert not store.update_unit_if("j1", 2, ("failed",), "pending", expected=record)  # record changed
+    store.finalize("j1", 1, "partial")
+    assert store.begin_run("j1", 1, False, state="generating")
+    assert not store.begin_run("j1", 1, False, state="generating")  # the second retry lost the race
+    assert store.get("j1")["run"] == "2"
+
+
+def test_job_pages_read_only_the_sets_shown(store):
+    _new_job(store, sets=5)
+    page = store.get_page("j1", 3, 2)
+    assert [s["set_number"] for s in page["sets"]] == [3, 4]
+    assert page["set_statuses"] == {n: "pending" for n in range(1, 6)}
+
+
+def test_job_list_cursor_neither_repeats_nor_skips_when_jobs_arrive(store):
+    for n in range(5):
+        _new_job(store, f"a{n}", sets=1)
+    first, cursor = store.list_jobs(None, None, 2, None)
+    _new_job(store, "newer", sets=1)
+    second, cursor = store.list_jobs(None, None, 2, cursor)
+    third, cursor = store.list_jobs(None, None, 2, cursor)
+    assert [r["job_id"] for r in first + second + third] == ["a4", "a3", "a2", "a1", "a0"]
+    assert cursor is None
+
+
+def test_rate_limit_hands_out_slots_in_a_moving_window():
+    from movie_gen.rate_limit import LLMRateLimiter
+
+    limiter = LLMRateLimiter(fakeredis.FakeRedis(), "2/second")
+    slots = [limiter.reserve() for _ in range(5)]
+    starts = [s.at_ms - slots[0].at_ms for s in slots]
+    assert starts[:2] == [0, starts[1]] and starts[1] < 50
+    assert starts[2] >= 1000 and starts[3] >= 1000 and starts[4] >= 2000
+    assert slots[4].wait_s >= 1.9
 
 
 @pytest.mark.parametrize("env, message", [

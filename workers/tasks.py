@@ -1,4 +1,4 @@
-"""Thin tasks: unpack ids, call one function of `movie_gen`, leave retrying to the unit runner."""
+"""Thin tasks: unpack ids, call one function of `movie_gen`; Celery retries by the declared policy."""
 
 from __future__ import annotations
 
@@ -9,19 +9,28 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 
 from movie_gen import generation
 from movie_gen.assembly import finish_job
-from movie_gen.job_store import OUTLINING, SET_FAILED
+from movie_gen.errors import RETRYABLE
+from movie_gen.job_store import OUTLINING, SET_SUCCESS
 from movie_gen.logging_setup import configure_logging
-from movie_gen.pipeline import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK
+from movie_gen.pipeline import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK, send_sets
 from movie_gen.services import get_services
+from movie_gen.settings import get_settings
+from movie_gen.unit_attempt import open_unit, run_attempt
 
 from . import app
-from .unit_runner import run_unit
+from .unit_task import UnitTask
 
 log = logging.getLogger(__name__)
+_settings = get_settings()
 
-
-class StoryBibleFailed(Exception):
-    """The bible failed for good: raised to stop the chain; the errback ends the job."""
+# The retry policy of a unit: Celery's exponential backoff (2, 4, 8 s by default) on the transient
+# errors. A job's own `max_retries` (0-10) is checked in `run_attempt`; 10 is the API's ceiling.
+# Successes are not stored as results (nothing reads them; the job store holds each unit's
+# outcome), failures are, so `celery inspect`, Flower and the result backend show them.
+UNIT_POLICY = dict(
+    bind=True, base=UnitTask, autoretry_for=RETRYABLE, max_retries=10,
+    retry_backoff=_settings.retry_backoff_base, retry_backoff_max=_settings.retry_backoff_max,
+    retry_jitter=_settings.retry_jitter, ignore_result=True, store_errors_even_if_ignored=True)
 
 
 @after_setup_logger.connect
@@ -31,46 +40,53 @@ def _setup_logging(logger: logging.Logger, **_: Any) -> None:
     configure_logging(settings.log_format, settings.log_level, logger)
 
 
-@app.task(bind=True, name=BIBLE_TASK, max_retries=None)
-def story_bible(self, job_id: str, throttles: int = 0) -> dict[str, Any]:
-    """Write the job's story bible (title, roster, locations, one synopsis per set)."""
+@app.task(name=BIBLE_TASK, **UNIT_POLICY)
+def story_bible(self, job_id: str, slot_at: int | None = None) -> dict[str, Any]:
+    """Write the job's story bible (title, roster, locations, one synopsis per set), then send the sets."""
     svc = get_services()
-    record = run_unit(self, svc, job_id, None, throttles,
-                      lambda attempt: {"title": generation.write_bible(svc, job_id, attempt,
-                                                                       self.request.id)["title"]},
-                      on_start=lambda: svc.store.advance_state(job_id, OUTLINING))
-    if record["status"] == SET_FAILED:
-        raise StoryBibleFailed(record.get("error_message", "the story bible failed"))
-    return {"job_id": job_id, "title": record.get("title")}
+    unit = open_unit(svc, job_id, None, self.request.id)
+    if unit.outcome is None:
+        self.wait_for_model_slot(svc, slot_at, {"job_id": job_id, "set_number": None})
+        svc.store.advance_state(job_id, OUTLINING)
+        run_attempt(svc, unit, self.request.id, self.request.retries, lambda attempt: {
+            "title": generation.write_bible(svc, job_id, attempt, self.request.id)["title"]})
+    elif unit.outcome["status"] != SET_SUCCESS:
+        return unit.outcome
+    run = int(unit.context["run"])
+    if svc.store.mark_sets_sent(job_id, run):  # once per run, also when this message is redelivered
+        send_sets(app, job_id, run, svc.store.set_task_ids(job_id))
+    return {"job_id": job_id, "status": SET_SUCCESS}
 
 
-@app.task(bind=True, name=SET_TASK, max_retries=None)
-def generate_set(self, job_id: str, set_number: int, throttles: int = 0) -> dict[str, Any]:
-    """Write one set of segments; returns its record, `failed` included (never raises)."""
+@app.task(name=SET_TASK, **UNIT_POLICY)
+def generate_set(self, job_id: str, set_number: int, slot_at: int | None = None) -> dict[str, Any]:
+    """Write one set of segments; a set that fails for good raises (FAILURE), the chord goes on."""
     svc = get_services()
-    record = run_unit(self, svc, job_id, set_number, throttles,
-                      lambda attempt: generation.write_set(svc, job_id, set_number, attempt))
+    unit = open_unit(svc, job_id, set_number, self.request.id)
+    if unit.outcome is not None:
+        return unit.outcome
+    self.wait_for_model_slot(svc, slot_at, {"job_id": job_id, "set_number": set_number})
+    record = run_attempt(svc, unit, self.request.id, self.request.retries,
+                         lambda attempt: generation.write_set(svc, unit.context, set_number, attempt))
     return {"set_number": set_number, "status": record["status"]}
 
 
-@app.task(name=ASSEMBLE_TASK)
+@app.task(name=ASSEMBLE_TASK, ignore_result=True)
 def assemble(job_id: str, run: int = 1) -> dict[str, Any] | None:
-    """Chord callback: the job's final state, summary and metadata file."""
-    svc = get_services()
-    result = finish_job(svc, job_id, run=run)
-    if result is not None:
-        svc.store.release_lock(job_id, "retry")
+    """Chord callback: every set succeeded; the job's final state, summary and metadata file."""
+    result = finish_job(get_services(), job_id, run=run)
     return result["generation_summary"] if result else None
 
 
-@app.task(name=ERROR_TASK)
+@app.task(name=ERROR_TASK, ignore_result=True)
 def pipeline_error(failed_task_id: str, job_id: str, run: int = 1) -> dict[str, Any] | None:
-    """Errback: the pipeline broke (bible failed, worker lost, time limit); end the job anyway."""
-    svc = get_services()
+    """Errback: a set failed for good, the bible failed, or a task was lost; end the job anyway.
+
+    With the Redis result backend a chord's errback runs only once every set has finished, so
+    the summary is assembled from the same records as the callback's.
+    """
     failure = app.AsyncResult(failed_task_id).result
     reason = str(failure) if failure else "a task of the pipeline failed"
-    log.error("pipeline error: %s", reason, extra={"job_id": job_id})
-    result = finish_job(svc, job_id, error=reason, run=run)
-    if result is not None:
-        svc.store.release_lock(job_id, "retry")
+    log.info("pipeline ended with a failure: %s", reason, extra={"job_id": job_id})
+    result = finish_job(get_services(), job_id, error=reason, run=run)
     return result["generation_summary"] if result else None

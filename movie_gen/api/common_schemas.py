@@ -50,6 +50,16 @@ class ResultSchema(Schema):
     retry_statistics = fields.Dict()
     metadata_file = fields.String()
     error = fields.String()
+    sets_next = fields.String(allow_none=True, metadata={
+        "description": "The URL of the next page of sets, when the job has more sets than shown"})
+
+
+class SetsPageSchema(Schema):
+    """GET /jobs/<job_id>/sets: one page of sets with their attempt history."""
+
+    job_id = fields.String()
+    sets = fields.List(fields.Nested(SetEntrySchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
 
 
 class ProgressSchema(Schema):

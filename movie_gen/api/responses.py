@@ -17,7 +17,7 @@ def accepted_or_finished(services: Services, job_id: str, wait: float | None) ->
         job = wait_for_final(services, job_id, wait)
         if job is not None and job["state"] in FINAL_STATES:
             return jsonify({"job_id": job_id, "state": job["state"], "result": build_result(job)})
-    job = services.store.get(job_id)
+    job = services.store.get_page(job_id, 1, 0)
     response = jsonify({"job_id": job_id, "status": job["state"] if job else "queued",
                         "status_url": status_url})
     response.status_code = 202

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import TransientLLMError
 from ..segments import TIMES_OF_DAY
 from ..settings import Settings
-from ..story_bible import SetPlan
+from ..story_bible import SetPlan, synopsis_of
 from .writer import CallContext, LLMReply
 
 FIRST_NAMES = ["Mara", "Elias", "Noor", "Tobin", "Ines", "Kaito", "Bea", "Ravi", "Sol", "Vera"]
@@ -114,7 +114,7 @@ class OfflineWriter:
         """Exactly the segments of `plan`, numbered globally, using only roster ids."""
         self._call_faults(ctx)
         roster = bible["characters"]
-        synopsis = bible["set_synopses"][plan.set_number - 1]
+        synopsis = synopsis_of(bible, plan.set_number)
         segments = []
         for number in range(plan.first, plan.last + 1):
             a, b = roster[number % len(roster)], roster[(number + 1) % len(roster)]

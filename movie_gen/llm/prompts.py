@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..story_bible import SetPlan
+from ..story_bible import SetPlan, sets_in, synopsis_of
 
 SYSTEM = (
     "You are a screenwriter for AI film and video production. You write in JSON that matches the "
@@ -29,13 +29,13 @@ def bible_prompt(idea: str, sets_total: int, segments_total: int) -> str:
 
 def set_prompt(idea: str, bible: dict[str, Any], plan: SetPlan) -> str:
     """Ask for exactly the segments of one set, with the bible as shared context."""
-    synopses = bible["set_synopses"]
-    here = synopses[plan.set_number - 1]
-    before = synopses[plan.set_number - 2]["ends_with"] if plan.set_number > 1 else "the film opens"
+    here = synopsis_of(bible, plan.set_number)
+    previous = synopsis_of(bible, plan.set_number - 1)
+    before = previous["ends_with"] if previous else "the film opens"
     context = {k: bible[k] for k in ("title", "logline", "tone", "characters", "locations")}
     return (
         f"Story idea: {idea}\n\nStory bible:\n{json.dumps(context, ensure_ascii=False)}\n\n"
-        f"Write set {plan.set_number} of {len(synopses)}: segments {plan.first} to {plan.last} "
+        f"Write set {plan.set_number} of {sets_in(bible)}: segments {plan.first} to {plan.last} "
         f"(exactly {plan.count}), numbered {plan.first}..{plan.last} in order.\n"
         f"The previous set ended with: {before}\n"
         f"This set: {here['summary']}\nIt must end with: {here['ends_with']}\n"

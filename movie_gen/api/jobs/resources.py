@@ -7,13 +7,13 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from ...cancellation import CancelConflict, cancel_job
-from ...jobs import find_job, job_view, wait_for_final
+from ...jobs import find_job, job_view, sets_page, wait_for_final
 from ...script import assemble_script
 from ..auth import current_owner
 from ..blueprint import Blueprint
-from ..common_schemas import JobSchema
+from ..common_schemas import JobSchema, SetsPageSchema
 from ..error_docs import documented_errors
-from .schemas import JobListQuerySchema, JobListSchema, JobQuerySchema, ScriptSchema
+from .schemas import JobListQuerySchema, JobListSchema, JobQuerySchema, ScriptSchema, SetsQuerySchema
 
 blp = Blueprint("jobs", __name__, description="Follow, list and cancel jobs")
 
@@ -36,12 +36,15 @@ class Jobs(MethodView):
     @documented_errors(blp, 400)
     def get(self, query: dict):
         """Jobs, most recent first; `state` filters, `cursor` pages."""
-        offset = int(query.get("cursor") or 0)
-        rows, next_offset = _services().store.list_jobs(current_owner(), query.get("state"),
-                                                        query["limit"], offset)
+        cursor = None
+        if query.get("cursor"):
+            score, _, job_id = query["cursor"].partition("~")
+            cursor = (float(score), job_id)
+        rows, after = _services().store.list_jobs(current_owner(), query.get("state"),
+                                                  query["limit"], cursor)
         for row in rows:
             row["status_url"] = url_for("jobs.Job", job_id=row["job_id"])
-        return {"jobs": rows, "next_cursor": str(next_offset) if next_offset is not None else None}
+        return {"jobs": rows, "next_cursor": f"{after[0]:.6f}~{after[1]}" if after else None}
 
 
 @blp.route("/jobs/<job_id>")
@@ -54,7 +57,20 @@ class Job(MethodView):
         job = _job_or_404(job_id)
         if query.get("wait"):
             job = wait_for_final(_services(), job_id, query["wait"]) or job
-        return job_view(job, _services().settings)
+        return job_view(job, _services().settings, query["history"])
+
+
+@blp.route("/jobs/<job_id>/sets")
+class JobSets(MethodView):
+    @blp.arguments(SetsQuerySchema, location="query")
+    @blp.response(200, SetsPageSchema)
+    @documented_errors(blp, 400, 404)
+    def get(self, query: dict, job_id: str):
+        """The job's sets with every attempt, a page at a time (`cursor` is a set number)."""
+        job = find_job(_services(), job_id, current_owner(), query["cursor"], query["limit"])
+        if job is None:
+            abort(404, message=f"No job with id {job_id!r}.")
+        return sets_page(job, query["limit"])
 
 
 @blp.route("/jobs/<job_id>/cancel")
@@ -68,7 +84,7 @@ class CancelJob(MethodView):
             cancel_job(_services(), current_app.extensions["movie_gen"]["celery"], job)
         except CancelConflict as exc:
             abort(409, message=str(exc))
-        return job_view(_services().store.get(job_id), _services().settings)
+        return job_view(find_job(_services(), job_id), _services().settings)
 
 
 @blp.route("/jobs/<job_id>/script")
@@ -77,4 +93,5 @@ class Script(MethodView):
     @documented_errors(blp, 404)
     def get(self, job_id: str):
         """The assembled script: the story bible plus every successful segment in order."""
-        return assemble_script(_services(), _job_or_404(job_id))
+        _job_or_404(job_id)
+        return assemble_script(_services(), _services().store.get(job_id))

@@ -8,12 +8,20 @@ from ...job_store import STATES
 class JobQuerySchema(Schema):
     wait = fields.Float(validate=validate.Range(0, 60), metadata={
         "description": "Long-poll: return as soon as the job ends, or after this many seconds"})
+    history = fields.Boolean(load_default=False, metadata={
+        "description": "Include each shown set's attempt history (also at /jobs/<id>/sets)"})
+
+
+class SetsQuerySchema(Schema):
+    cursor = fields.Integer(load_default=1, validate=validate.Range(1, 1000), metadata={
+        "description": "The first set number of the page: `next_cursor` of the previous page"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 100))
 
 
 class JobListQuerySchema(Schema):
     state = fields.String(validate=validate.OneOf(STATES), metadata={"description": "Only jobs in this state"})
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,9}$"), metadata={
+    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,12}(\.[0-9]{1,9})?~[0-9a-f]{32}$"), metadata={
         "description": "`next_cursor` of the previous page"})
 
 

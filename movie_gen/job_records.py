@@ -1,0 +1,56 @@
+"""The vocabulary of job records: states, unit statuses, timestamps, and a unit's Redis fields."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+QUEUED, OUTLINING, GENERATING = "queued", "outlining", "generating"
+COMPLETED, PARTIAL, FAILED, CANCELLED = "completed", "partial", "failed", "cancelled"
+FINAL_STATES = (COMPLETED, PARTIAL, FAILED, CANCELLED)
+STATES = (QUEUED, OUTLINING, GENERATING, *FINAL_STATES)
+SET_PENDING, SET_RUNNING, SET_RETRYING = "pending", "running", "retrying"
+SET_SUCCESS, SET_FAILED, SET_CANCELLED = "success", "failed", "cancelled"
+UNIT_STATUSES = (SET_PENDING, SET_RUNNING, SET_RETRYING, SET_SUCCESS, SET_FAILED, SET_CANCELLED)
+BIBLE_UNIT = "bible"
+
+
+def now_iso() -> str:
+    """UTC timestamp with milliseconds, e.g. 2026-11-28T21:03:04.123Z."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_timestamp(iso: str | None) -> float:
+    """Seconds since the epoch of an ISO timestamp (now, if it cannot be read)."""
+    try:
+        return datetime.fromisoformat((iso or "").replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return datetime.now(timezone.utc).timestamp()
+
+
+def new_job_id() -> str:
+    """A random job id that is safe in URLs and file names."""
+    return uuid.uuid4().hex
+
+
+def encode_unit(unit: str, record: dict[str, Any]) -> dict[str, str]:
+    """A unit's record as the fields of the units hash: status, task id, attempt count, record."""
+    body = {k: v for k, v in record.items() if k not in ("status", "task_id")}
+    fields = {f"{unit}:status": record.get("status", SET_PENDING),
+              f"{unit}:attempts": str(len(record.get("attempts", []))),
+              f"{unit}:record": json.dumps(body)}
+    if record.get("task_id"):
+        fields[f"{unit}:task_id"] = record["task_id"]
+    return fields
+
+
+def decode_unit(fields: dict[str, str | None], unit: str) -> dict[str, Any]:
+    """A unit's record from the fields of the units hash (the inverse of `encode_unit`)."""
+    record = json.loads(fields.get(f"{unit}:record") or "{}")
+    record["status"] = fields.get(f"{unit}:status") or SET_PENDING
+    if fields.get(f"{unit}:task_id"):
+        record["task_id"] = fields[f"{unit}:task_id"]
+    record.setdefault("attempts", [])
+    return record

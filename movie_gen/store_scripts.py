@@ -1,0 +1,121 @@
+"""Lua scripts of the job store: each conditional update is one atomic script on a few small keys.
+
+Every script takes the job's four keys (job hash, units hash, synopses hash, segments hash) and
+ARGV[1] = time to live, ARGV[2] = now (ISO). A script refreshes the time to live of all four keys,
+so a job's keys live and expire together. None of them rewrites a record that other units write.
+"""
+
+from __future__ import annotations
+
+_PRELUDE = """
+local FINAL = {completed = true, partial = true, failed = true, cancelled = true}
+local function touch()
+  redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
+  for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+end
+local function hset_pairs(key, first)
+  for i = first, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+"""
+
+# ARGV[3..]: field/value pairs of the job hash. Workers never recreate a job that Redis lost.
+WRITE_JOB = _PRELUDE + """
+hset_pairs(KEYS[1], 3)
+touch()
+return 1
+"""
+
+# ARGV[3]: the new state; a job that has already ended keeps its final state.
+ADVANCE_STATE = _PRELUDE + """
+if FINAL[redis.call('HGET', KEYS[1], 'state')] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[3])
+touch()
+return 1
+"""
+
+# ARGV[3]: the run that ends the job; ARGV[4..]: fields. A newer run (a retry) keeps the job.
+FINALIZE = _PRELUDE + """
+if (redis.call('HGET', KEYS[1], 'run') or '1') ~= ARGV[3] then return 0 end
+hset_pairs(KEYS[1], 4)
+touch()
+return 1
+"""
+
+# ARGV[3..]: fields set only while the job has not ended (e.g. cancelled_at).
+IF_RUNNING = _PRELUDE + """
+if FINAL[redis.call('HGET', KEYS[1], 'state')] then return 0 end
+hset_pairs(KEYS[1], 3)
+touch()
+return 1
+"""
+
+# ARGV[3] expected run, ARGV[4] '1' if a job that has not ended may start a run (it stalled),
+# ARGV[5..] fields. Two retries that race: only the one that read the current run starts one.
+BEGIN_RUN = _PRELUDE + """
+if (redis.call('HGET', KEYS[1], 'run') or '1') ~= ARGV[3] then return 0 end
+if ARGV[4] ~= '1' and not FINAL[redis.call('HGET', KEYS[1], 'state')] then return 0 end
+hset_pairs(KEYS[1], 5)
+touch()
+return 1
+"""
+
+# ARGV[3] unit, [4] task id, [5] status, [6] attempt count, [7] record, [8] segments ('' none).
+# Only the task that owns the unit writes it: a retry gives the unit a new task id.
+UNIT_OWNED_WRITE = _PRELUDE + """
+local u = ARGV[3]
+local owner = redis.call('HGET', KEYS[2], u .. ':task_id')
+if owner and owner ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[2], u .. ':status', ARGV[5], u .. ':task_id', ARGV[4],
+           u .. ':attempts', ARGV[6], u .. ':record', ARGV[7])
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[4], u, ARGV[8]) end
+touch()
+return 1
+"""
+
+# ARGV[3] unit, [4] allowed statuses (space-separated), [5] new status, [6] new record ('' keeps
+# it), [7] expected record ('' any), [8] new task id ('' keeps it).
+UNIT_CAS = _PRELUDE + """
+local u = ARGV[3]
+local status = redis.call('HGET', KEYS[2], u .. ':status') or ''
+local allowed = false
+for s in string.gmatch(ARGV[4], '%S+') do if s == status then allowed = true end end
+if not allowed then return 0 end
+if ARGV[7] ~= '' and redis.call('HGET', KEYS[2], u .. ':record') ~= ARGV[7] then return 0 end
+redis.call('HSET', KEYS[2], u .. ':status', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], u .. ':record', ARGV[6]) end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[2], u .. ':task_id', ARGV[8]) end
+touch()
+return 1
+"""
+
+# ARGV[3] task id of the bible ('' any), [4] bible without synopses, [5] title, [6] file stem
+# ('' none), [7..] set number / synopsis pairs.
+SAVE_BIBLE = _PRELUDE + """
+local owner = redis.call('HGET', KEYS[2], 'bible:task_id')
+if ARGV[3] ~= '' and owner and owner ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'bible', ARGV[4], 'title', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'file_stem', ARGV[6]) end
+hset_pairs(KEYS[3], 7)
+if not FINAL[redis.call('HGET', KEYS[1], 'state')] then
+  redis.call('HSET', KEYS[1], 'state', 'generating')
+end
+touch()
+return 1
+"""
+
+# ARGV[3..]: counter / increment pairs (token usage of one model call).
+ADD_USAGE = _PRELUDE + """
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+touch()
+return 1
+"""
+
+# ARGV[3]: the run whose sets are about to be sent; 0 if they were sent already or the run is old.
+SETS_SENT = _PRELUDE + """
+if (redis.call('HGET', KEYS[1], 'run') or '1') ~= ARGV[3] then return 0 end
+if redis.call('HGET', KEYS[1], 'sets_sent') == ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'sets_sent', ARGV[3])
+touch()
+return 1
+"""
