@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from flask import current_app, url_for
+from flask import Response, current_app, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
 from ...cancellation import CancelConflict, cancel_job
+from ...export.formats import EXPORTS, file_name
 from ...jobs import find_job, job_view, wait_for_final
 from ...script import assemble_script
 from ..auth import current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema
-from ..error_docs import documented_errors
-from .schemas import JobListQuerySchema, JobListSchema, JobQuerySchema, ScriptSchema
+from ..error_docs import EXPORTS_DESCRIPTION, documented_errors, documented_exports
+from .schemas import JobListQuerySchema, JobListSchema, JobQuerySchema, ScriptQuerySchema, ScriptSchema
 
 blp = Blueprint("jobs", __name__, description="Follow, list and cancel jobs")
 
@@ -73,8 +74,16 @@ class CancelJob(MethodView):
 
 @blp.route("/jobs/<job_id>/script")
 class Script(MethodView):
-    @blp.response(200, ScriptSchema)
-    @documented_errors(blp, 404)
-    def get(self, job_id: str):
-        """The assembled script: the story bible plus every successful segment in order."""
-        return assemble_script(_services(), _job_or_404(job_id))
+    @blp.arguments(ScriptQuerySchema, location="query")
+    @blp.response(200, ScriptSchema, description=EXPORTS_DESCRIPTION)
+    @documented_exports(blp)
+    @documented_errors(blp, 400, 404)
+    def get(self, query: dict, job_id: str):
+        """The assembled script (bible and segments in order), or a screenplay or shot list of it."""
+        script = assemble_script(_services(), _job_or_404(job_id))
+        export = EXPORTS.get(query["format"])
+        if export is None:
+            return script
+        disposition = f'{export.disposition}; filename="{file_name(script, query["format"])}"'
+        return Response(export.render(script), content_type=export.content_type,
+                        headers={"Content-Disposition": disposition})
