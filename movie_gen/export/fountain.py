@@ -30,7 +30,7 @@ def action(raw: str) -> str:
 
 
 def cue(name: str, extension: str = "") -> str:
-    """A character cue: the name in capitals, forced with `@` when it has no capital letters."""
+    """A character cue: the name in capitals, forced with `@` when it would not read as one."""
     upper = _text(name).upper().rstrip("^ ")
     line = f"{upper} ({extension})" if extension else upper
     return line if upper[:1].isalnum() and upper.isupper() and "(" not in upper else "@" + line
@@ -42,24 +42,23 @@ def missing_set_note(set_number: int, state: str) -> str:
     return f"Set {set_number} missing: {why}"
 
 
-def dialogue_blocks(segment: dict[str, Any]) -> list[tuple[str, list[str]]]:
+def _speeches(segment: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(character id, lines) per speech: one character's consecutive lines form one speech."""
     return [(speaker, [entry["line"] for entry in lines])
             for speaker, lines in itertools.groupby(segment["dialogue"], key=lambda e: e["character"])]
 
 
-def scenes(segments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def _scenes(segments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Consecutive segments of one set at the same place and time of day make one scene."""
     key = lambda s: (s.get("set_number"), s["location"], s["time_of_day"])  # noqa: E731
     return [list(group) for _, group in itertools.groupby(segments, key=key)]
 
 
-def _title_page(script: dict[str, Any]) -> list[str]:
-    lines = [f"Title: {_text(script.get('story_title') or 'Untitled')}", "Credit: Written by",
-             "Author: movie-gen", "Notes:"]
-    lines += [f"    {label}: {_text(script[key])}" for label, key in (("Logline", "logline"), ("Tone", "tone"))
-              if script.get(key)]
-    return ["\n".join(lines if lines[-1] != "Notes:" else lines[:-1])]
+def _title_page(script: dict[str, Any]) -> str:
+    notes = [f"    {label}: {_text(script[key])}" for label, key in (("Logline", "logline"), ("Tone", "tone"))
+             if script.get(key)]
+    return "\n".join([f"Title: {_text(script.get('story_title') or 'Untitled')}", "Credit: Written by",
+                      "Author: movie-gen", *(["Notes:", *notes] if notes else [])])
 
 
 def _speech(cue_line: str, lines: list[str]) -> str:
@@ -72,7 +71,7 @@ def _segment(segment: dict[str, Any], names: dict[str, str]) -> Iterator[str]:
            f"Camera: {_text(segment['camera'])}]]")
     yield action(segment["action"])
     yield _speech(cue(NARRATOR, "V.O."), [segment["narration"]])
-    for speaker, lines in dialogue_blocks(segment):
+    for speaker, lines in _speeches(segment):
         off_screen = speaker not in segment["characters"]
         yield _speech(cue(names.get(speaker, speaker), "O.S." if off_screen else ""), lines)
 
@@ -86,7 +85,7 @@ def _set(number: int, segments: list[dict[str, Any]], script: dict[str, Any]) ->
         yield f"> {_text(note).upper()} <"
         return
     names, places = character_names(script), location_descriptions(script)
-    for scene in scenes(segments):
+    for scene in _scenes(segments):
         first = scene[0]
         place = places.get(first["location"].strip().lower(), "")
         yield scene_heading(_text(first["location"]), first["time_of_day"], place)
@@ -99,7 +98,7 @@ def to_fountain(script: dict[str, Any]) -> str:
     by_set = {n: list(group) for n, group in itertools.groupby(script["segments"],
                                                                 key=lambda s: s.get("set_number", 1))}
     numbers = sorted(set(by_set) | set(script.get("missing_sets", [])))
-    paragraphs = _title_page(script) + ["FADE IN:"]
+    paragraphs = [_title_page(script), "FADE IN:"]
     for index, number in enumerate(numbers):
         if index:
             paragraphs.append(SET_TRANSITION)
