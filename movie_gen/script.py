@@ -35,7 +35,7 @@ def assemble_script(svc: Services, job: dict[str, Any]) -> dict[str, Any]:
         if found is None:
             missing.append(record["set_number"])
         else:
-            segments.extend(found)
+            segments.extend({**segment, "set_number": record["set_number"]} for segment in found)
     return {"job_id": job["job_id"], "state": job["state"], "story_title": bible.get("title"),
             "logline": bible.get("logline"), "tone": bible.get("tone"),
             "characters": bible.get("characters", []), "locations": bible.get("locations", []),

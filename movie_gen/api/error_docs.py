@@ -1,9 +1,10 @@
-"""Document the error answers of an endpoint: every status it can give, with the one error body."""
+"""Document the answers of an endpoint: every error status it can give, with the one error body."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+from ..export.formats import EXPORTS
 from .common_schemas import ApiErrorSchema
 
 DESCRIPTIONS = {
@@ -27,6 +28,21 @@ def documented_errors(blp, *codes: int) -> Callable:
     def decorate(func: Callable) -> Callable:
         for code in sorted(set(codes) | set(ALWAYS)):
             func = blp.alt_response(code, schema=ApiErrorSchema, description=DESCRIPTIONS[code])(func)
+        return func
+    return decorate
+
+
+EXPORTS_DESCRIPTION = ("JSON by default; with `format`, a Fountain screenplay (text/plain), the "
+                       "screenplay as HTML or PDF, or a CSV shot list")
+
+
+def documented_exports(blp) -> Callable:
+    """Document the other content types of a 200 that `?format=` selects (see export.formats)."""
+    def decorate(func: Callable) -> Callable:
+        for export in EXPORTS.values():
+            func = blp.alt_response(200, schema={"type": "string", "format": "binary"}, success=True,
+                                    content_type=export.content_type.split(";")[0],
+                                    description=EXPORTS_DESCRIPTION)(func)
         return func
     return decorate
 

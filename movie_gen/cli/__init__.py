@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -69,6 +70,20 @@ def _generate(client: ApiClient, console: Console, args: argparse.Namespace, set
         console.print(f"Job {job['job_id']}", soft_wrap=True)
         console.print(f"  {client.base_url}{job['status_url']}", soft_wrap=True)
     return _follow_and_finish(client, console, job["job_id"], args.json, settings)
+
+
+def _export(client: ApiClient, args: argparse.Namespace) -> int:
+    """Write the job's script in `args.format` to a file and print the file's path."""
+    path = Path(args.output or ".")
+    if path.is_dir():
+        path = path / f"{args.job_id}.{args.format}"
+    content = client.script(args.job_id, args.format)
+    try:
+        path.write_bytes(content)
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror}") from None
+    print(path.resolve())
+    return 0
 
 
 def _run_stack(settings: Settings, console: Console, web_port: int, flower_port: int | None) -> LocalStack:
@@ -146,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 console.print(jobs_table(page["jobs"]))
             return 0
+        if args.command == "export":
+            return _export(client, args)
         if args.command == "retry":
             job = client.retry(args.job_id, args.max_retries)
             if not args.json:

@@ -16,14 +16,15 @@ class CLIError(Exception):
 
 
 class ApiClient:
-    """POST a job, read a job, retry a job."""
+    """POST a job, read a job, retry a job, download its script."""
 
     def __init__(self, base_url: str, timeout_s: float = 30, api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The answer to a request; an error answer or no answer raises CLIError."""
         url = self.base_url + path
         timeout = kwargs.pop("timeout", self.timeout_s)
         try:
@@ -33,20 +34,28 @@ class ApiClient:
                            "(start it with `movie-gen up`, or set MOVIE_GEN_URL)") from None
         except requests.Timeout:
             raise CLIError(f"movie-gen at {self.base_url} did not answer in time") from None
-        try:
-            body = response.json()
-        except ValueError:
-            raise CLIError(f"{url} answered HTTP {response.status_code} without JSON") from None
         if response.status_code == 401:
             raise CLIError("HTTP 401: this server needs an API key: set MOVIE_GEN_API_KEY to one of "
                            "its MOVIE_GEN_API_KEYS")
         if response.status_code >= 400:
+            body = self._json(response)
             detail = body.get("message", "")
             errors = body.get("errors")
             if errors:
                 detail = "; ".join(f"{k}: {v[0] if isinstance(v, list) else v}" for k, v in errors.items())
             raise CLIError(f"HTTP {response.status_code}: {detail}")
-        return response.status_code, body
+        return response
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            return response.json()
+        except ValueError:
+            raise CLIError(f"{response.url} answered HTTP {response.status_code} without JSON") from None
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        response = self._send(method, path, **kwargs)
+        return response.status_code, self._json(response)
 
     def generate(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/generate-movie-auto", json=body)[1]
@@ -62,6 +71,10 @@ class ApiClient:
     def job(self, job_id: str, wait: float = 0) -> dict[str, Any]:
         params = {"wait": wait} if wait else {}
         return self._call("GET", f"/jobs/{job_id}", params=params, timeout=wait + self.timeout_s)[1]
+
+    def script(self, job_id: str, fmt: str) -> bytes:
+        """The job's script in format `fmt` (json, fountain, html, pdf or csv), as bytes."""
+        return self._send("GET", f"/jobs/{job_id}/script", params={"format": fmt}).content
 
     def healthy(self) -> bool:
         try:

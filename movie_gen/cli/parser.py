@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+SCRIPT_FORMATS = ("fountain", "html", "pdf", "csv", "json")
 DEMO_IDEA = "A retired lighthouse keeper finds a map that only appears during storms"
 
 EXAMPLES = """examples:
@@ -13,6 +14,7 @@ EXAMPLES = """examples:
   movie-gen status 3f2c9a...                     # progress, or the final table
   movie-gen retry 3f2c9a...                      # regenerate only the failed sets
   movie-gen jobs --state partial                 # recent jobs, newest first
+  movie-gen export 3f2c9a... --format pdf        # the screenplay as a file (or fountain, html, csv)
   movie-gen demo                                 # start, write a sample script, stop
 """
 
@@ -49,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--state", help="only jobs in this state (e.g. partial, completed)")
     jobs.add_argument("--limit", type=int, default=20, help="how many (1-100, default 20)")
     jobs.add_argument("--json", action="store_true", help="print the page as JSON")
+    export = sub.add_parser("export", help="download a job's script as a file and print its path",
+                            description="Download a job's script: a Fountain screenplay, the screenplay "
+                            "as HTML or PDF, a CSV shot list, or JSON. Prints the path of the file.")
+    export.add_argument("job_id")
+    export.add_argument("--format", choices=SCRIPT_FORMATS, default="fountain",
+                        help="fountain (default), html, pdf, csv (shot list) or json")
+    export.add_argument("-o", "--output", help="file or directory to write (default: ./JOB_ID.FORMAT)")
     demo = sub.add_parser("demo", help="start the stack, generate a sample script, stop",
                           description="Start everything as `up` does (on free ports), write a "
                           "sample script end to end with live progress, print where the files are, stop.")

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from flask import current_app, url_for
+from flask import Response, current_app, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
 from ...cancellation import CancelConflict, cancel_job
+from ...export.formats import EXPORTS, file_name
 from ...jobs import find_job, job_view, sets_page, wait_for_final
 from ...script import assemble_script
 from ..auth import current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema, SetsPageSchema
-from ..error_docs import documented_errors
-from .schemas import JobListQuerySchema, JobListSchema, JobQuerySchema, ScriptSchema, SetsQuerySchema
+from ..error_docs import EXPORTS_DESCRIPTION, documented_errors, documented_exports
+from .schemas import (
+    JobListQuerySchema,
+    JobListSchema,
+    JobQuerySchema,
+    ScriptQuerySchema,
+    ScriptSchema,
+    SetsQuerySchema,
+)
 
 blp = Blueprint("jobs", __name__, description="Follow, list and cancel jobs")
 
@@ -89,9 +97,17 @@ class CancelJob(MethodView):
 
 @blp.route("/jobs/<job_id>/script")
 class Script(MethodView):
-    @blp.response(200, ScriptSchema)
-    @documented_errors(blp, 404)
-    def get(self, job_id: str):
-        """The assembled script: the story bible plus every successful segment in order."""
+    @blp.arguments(ScriptQuerySchema, location="query")
+    @blp.response(200, ScriptSchema, description=EXPORTS_DESCRIPTION)
+    @documented_exports(blp)
+    @documented_errors(blp, 400, 404)
+    def get(self, query: dict, job_id: str):
+        """The assembled script (bible and segments in order), or a screenplay or shot list of it."""
         _job_or_404(job_id)
-        return assemble_script(_services(), _services().store.get(job_id))
+        script = assemble_script(_services(), _services().store.get(job_id))
+        export = EXPORTS.get(query["format"])
+        if export is None:
+            return script
+        disposition = f'{export.disposition}; filename="{file_name(script, query["format"])}"'
+        return Response(export.render(script), content_type=export.content_type,
+                        headers={"Content-Disposition": disposition})

@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
+from ...export.formats import FORMATS
 from ...job_store import STATES
 
 
@@ -23,6 +24,12 @@ class JobListQuerySchema(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,12}(\.[0-9]{1,9})?~[0-9a-f]{32}$"), metadata={
         "description": "`next_cursor` of the previous page"})
+
+
+class ScriptQuerySchema(Schema):
+    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS), metadata={
+        "description": "`json`, a `fountain` screenplay, the screenplay as `html` or `pdf`, "
+                       "or a `csv` shot list"})
 
 
 class JobSummarySchema(Schema):
