@@ -25,7 +25,7 @@ from .job_store import (
 from .metadata import metadata_snapshot, token_usage
 from .retries import retry_results
 from .services import Services
-from .story_bible import plan_sets
+from .story_bible import set_sizes
 
 log = logging.getLogger(__name__)
 RETRY_ENDPOINT = "/retry-failed-story-sets"
@@ -79,8 +79,7 @@ def build_result(job: dict[str, Any], history: bool = True) -> dict[str, Any]:
     """
     statuses, counts = set_statuses(job), _attempt_counts(job)
     request = job["request"]
-    plans = {p.set_number: p.count for p in plan_sets(request["total_segments"],
-                                                      request["segments_per_set"])}
+    plans = set_sizes(request["total_segments"], request["segments_per_set"])
     ok = [n for n, status in statuses.items() if status == SET_SUCCESS]
     failed = sorted(n for n, status in statuses.items() if status == SET_FAILED)
     cancelled = sorted(n for n, status in statuses.items() if status == SET_CANCELLED)

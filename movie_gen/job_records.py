@@ -54,3 +54,25 @@ def decode_unit(fields: dict[str, str | None], unit: str) -> dict[str, Any]:
         record["task_id"] = fields[f"{unit}:task_id"]
     record.setdefault("attempts", [])
     return record
+
+
+_CODES = {SET_PENDING: "p", SET_RUNNING: "r", SET_RETRYING: "y", SET_SUCCESS: "s", SET_FAILED: "f",
+          SET_CANCELLED: "c"}
+_STATUSES = {code: status for status, code in _CODES.items()}
+
+
+def status_line(units: list[dict[str, Any]]) -> str:
+    """Three characters per set, in set order: status code and attempt count (00-99)."""
+    sets = sorted((u for u in units if "set_number" in u), key=lambda u: u["set_number"])
+    return "".join(f"{_CODES.get(u.get('status'), 'p')}{min(99, len(u.get('attempts', []))):02d}"
+                   for u in sets)
+
+
+def read_status_line(line: str, total: int) -> tuple[dict[int, str], dict[int, int]]:
+    """Every set's status and attempt count from the status line."""
+    statuses, counts = {}, {}
+    for n in range(1, total + 1):
+        chunk = line[3 * (n - 1):3 * n]
+        statuses[n] = _STATUSES.get(chunk[:1], SET_PENDING)
+        counts[n] = int(chunk[1:] or 0) if chunk[1:].isdigit() else 0
+    return statuses, counts

@@ -44,6 +44,8 @@ from .job_records import (  # noqa: F401  (the states are part of the store's vo
     new_job_id,
     now_iso,
     parse_timestamp,
+    read_status_line,
+    status_line,
 )
 
 _PREFIX = "movie_gen:job:"
@@ -73,9 +75,9 @@ class JobStore:
         return _PREFIX + job_id
 
     def keys(self, job_id: str) -> list[str]:
-        """The job hash, its units, its synopses and its segments."""
+        """The job hash, its units, its synopses, its segments and its status line."""
         base = self.key(job_id)
-        return [base, f"{base}:units", f"{base}:synopses", f"{base}:segments"]
+        return [base, f"{base}:units", f"{base}:synopses", f"{base}:segments", f"{base}:status"]
 
     def _run(self, script: str, job_id: str, *args: Any) -> bool:
         values = [self.ttl_s, now_iso(), *(_text(a) for a in args)]
@@ -130,6 +132,7 @@ class JobStore:
         pipe.delete(*keys)
         pipe.hset(keys[0], mapping={k: _text(v) for k, v in fields.items()})
         pipe.hset(keys[1], mapping=unit_fields)
+        pipe.set(keys[4], status_line(units))
         if synopses:
             pipe.hset(keys[2], mapping={str(s["set_number"]): json.dumps(s) for s in synopses})
         for key in keys:
@@ -174,26 +177,27 @@ class JobStore:
     def get_page(self, job_id: str, first_set: int, limit: int) -> dict[str, Any] | None:
         """The job's fields, every set's status and attempt count, and the records of one page.
 
-        The bible comes without its synopses: this read does not grow with the story.
+        The statuses come from the status line (one GET); the bible without its synopses: this
+        read does not grow with the story beyond three bytes a set.
         """
         keys = self.keys(job_id)
-        raw = self.redis.hgetall(keys[0])
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys[0])
+        pipe.get(keys[4])
+        raw, line = pipe.execute()
         if not raw:
             return None
         total = int(raw.get("sets_total") or 0)
         numbers = list(range(first_set, min(total, first_set + limit - 1) + 1))
-        small = [f"{n}:{part}" for n in range(1, total + 1) for part in ("status", "attempts")]
-        page = [f"{n}:{part}" for n in numbers for part in ("status", "task_id", "attempts", "record")]
-        bible = [f"{BIBLE_UNIT}:{part}" for part in ("status", "task_id", "attempts", "record")]
-        values = self.redis.hmget(keys[1], [*small, *page, *bible]) if total else []
-        units = dict(zip([*small, *page, *bible], values))
+        names = [f"{u}:{part}" for u in [*map(str, numbers), BIBLE_UNIT]
+                 for part in ("status", "task_id", "attempts", "record")]
+        units = dict(zip(names, self.redis.hmget(keys[1], names)))
         job = _decode_job(raw, {k: v for k, v in units.items() if v is not None})
-        if job is None or units.get(f"{BIBLE_UNIT}:record") is None:
+        if job is None or units.get(f"{BIBLE_UNIT}:record") is None or line is None:
             return None
         job["bible_record"] = decode_unit(units, BIBLE_UNIT)
         job["sets"] = [decode_unit(units, str(n)) for n in numbers if units.get(f"{n}:record")]
-        job["set_statuses"] = {n: units[f"{n}:status"] or SET_PENDING for n in range(1, total + 1)}
-        job["set_attempts"] = {n: int(units[f"{n}:attempts"] or 0) for n in range(1, total + 1)}
+        job["set_statuses"], job["set_attempts"] = read_status_line(line, total)
         return job
 
     def unit_context(self, job_id: str, set_number: int | None) -> dict[str, Any] | None:

@@ -1,17 +1,29 @@
 """Lua scripts of the job store: each conditional update is one atomic script on a few small keys.
 
-Every script takes the job's four keys (job hash, units hash, synopses hash, segments hash) and
-ARGV[1] = time to live, ARGV[2] = now (ISO). A script refreshes the time to live of all four keys,
-so a job's keys live and expire together. None of them rewrites a record that other units write.
+Every script takes the job's five keys (job hash, units hash, synopses hash, segments hash,
+status line) and ARGV[1] = time to live, ARGV[2] = now (ISO). A script refreshes the time to live
+of the five keys, so a job's keys live and expire together. None of them rewrites a record that
+other units write.
+
+The status line holds three characters per set (status code, then the attempt count in two
+digits, capped at 99), so the job URL reads every set's status with one GET.
 """
 
 from __future__ import annotations
 
 _PRELUDE = """
 local FINAL = {completed = true, partial = true, failed = true, cancelled = true}
+local CODE = {pending = 'p', running = 'r', retrying = 'y', success = 's', failed = 'f',
+              cancelled = 'c'}
 local function touch()
   redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
-  for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+  for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+end
+local function show(unit, status, attempts)
+  if unit == 'bible' then return end
+  local text = CODE[status] or 'p'
+  if attempts then text = text .. string.format('%02d', math.min(99, tonumber(attempts))) end
+  redis.call('SETRANGE', KEYS[5], (tonumber(unit) - 1) * 3, text)
 end
 local function hset_pairs(key, first)
   for i = first, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
@@ -68,6 +80,7 @@ local owner = redis.call('HGET', KEYS[2], u .. ':task_id')
 if owner and owner ~= ARGV[4] then return 0 end
 redis.call('HSET', KEYS[2], u .. ':status', ARGV[5], u .. ':task_id', ARGV[4],
            u .. ':attempts', ARGV[6], u .. ':record', ARGV[7])
+show(u, ARGV[5], ARGV[6])
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[4], u, ARGV[8]) end
 touch()
 return 1
@@ -83,6 +96,7 @@ for s in string.gmatch(ARGV[4], '%S+') do if s == status then allowed = true end
 if not allowed then return 0 end
 if ARGV[7] ~= '' and redis.call('HGET', KEYS[2], u .. ':record') ~= ARGV[7] then return 0 end
 redis.call('HSET', KEYS[2], u .. ':status', ARGV[5])
+show(u, ARGV[5], nil)
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], u .. ':record', ARGV[6]) end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[2], u .. ':task_id', ARGV[8]) end
 touch()

@@ -30,6 +30,15 @@ def plan_sets(total_segments: int, segments_per_set: int) -> list[SetPlan]:
     return plans
 
 
+def set_sizes(total_segments: int, segments_per_set: int) -> dict[int, int]:
+    """How many segments each set holds, by set number (the last set holds the remainder)."""
+    full, rest = divmod(total_segments, segments_per_set)
+    sizes = dict.fromkeys(range(1, full + 1), segments_per_set)
+    if rest:
+        sizes[full + 1] = rest
+    return sizes
+
+
 # Output tokens of a bible: the cast and locations, plus each set's synopsis (measured on real
 # replies: 40-60 tokens a synopsis; this keeps a margin).
 BIBLE_BASE_TOKENS = 2000
