@@ -32,5 +32,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from .api import register_api
 
-    register_api(app, services.settings)
+    register_api(app, services)
     return app

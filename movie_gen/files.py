@@ -55,10 +55,28 @@ def file_stem(title: str) -> str:
     return stem or "Untitled"
 
 
+def _process_umask() -> int:
+    """The umask, read without changing it (Linux), else by setting and restoring it once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_process_umask()  # what open() would give: 0644 under the usual umask 022
+
+
 def _temp_json(directory: Path, data: Any) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; the renamed file follows the umask instead
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, ensure_ascii=False, indent=2)
             handle.write("\n")

@@ -80,7 +80,7 @@ def write_set(svc: Services, job_id: str, set_number: int, attempt: int) -> dict
     plan = SetPlan(set_number, record["first_segment"], record["last_segment"])
     request = job["request"]
     reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
-        request["idea"], bible, plan, CallContext(job_id, set_number, attempt)))
+        request["idea"], bible, plan, CallContext(job_id, set_number, attempt, int(record.get("run", 1)))))
     segments = validate_segments(reply.data, plan, [c["id"] for c in bible["characters"]])
     svc.store.put_segments(job_id, set_number, segments)
     result: dict[str, Any] = {"segments_count": len(segments)}

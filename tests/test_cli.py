@@ -157,7 +157,15 @@ def test_bad_requests_are_one_line(up, args, message):
     _, env = up
     done = _cli(*args, env=env)
     assert done.returncode == 2 and message in done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    errors = [line for line in done.stderr.strip().splitlines() if not line.startswith("movie-gen: note:")]
+    assert "Traceback" not in done.stderr and len(errors) == 1
+
+
+def test_generate_says_offline_faults_in_its_own_environment_do_nothing(up):
+    _, env = up  # OFFLINE_FAIL_SETS=3 is in this shell too, as when a user exports it for `up`
+    done = _cli("generate", "x", "--segments", "0", env=env)
+    assert "OFFLINE_FAIL_SETS=3" in done.stderr and "in this shell does nothing here" in done.stderr
+    assert "set them where `movie-gen up` runs" in done.stderr
 
 
 def test_a_server_with_keys_tells_the_cli_user_what_to_set(make_stack, tmp_path):

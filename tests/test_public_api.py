@@ -16,7 +16,8 @@ IDEA = {"idea": "A cartographer maps a city that moves at night", "total_segment
 
 @pytest.fixture(scope="module")
 def keyed(make_stack):
-    return make_stack(MOVIE_GEN_API_KEYS=f"{KEY_A},{KEY_B}", API_RATE_LIMIT="1000/minute")
+    return make_stack(MOVIE_GEN_API_KEYS=f"{KEY_A},{KEY_B}", API_RATE_LIMIT="1000/minute",
+                      AUTH_FAILURE_LIMIT="1000/minute")
 
 
 @pytest.fixture(scope="module")
