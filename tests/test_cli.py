@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from .servers import ROOT, free_port, wait_until
 
@@ -92,6 +95,37 @@ def test_up_prints_the_urls_and_the_model_banner(up):
     text = server.text()
     assert "Model: offline writer" in text
     assert "Redis:  embedded" in text and "API:    http://127.0.0.1:" in text and "Flower: http" in text
+
+
+def test_flower_under_up_refuses_its_api_and_metrics_without_the_printed_login(up):
+    server, env = up
+    flower = f"http://127.0.0.1:{env['FLOWER_PORT']}"
+    login = re.search(r"login (\S+) / (\S+) \(generated for this run", server.text())
+    assert login, server.text()
+    assert server.text().count(login.group(2)) == 1  # printed once
+    for path in ("/api/workers", "/api/tasks", "/metrics", "/"):
+        assert requests.get(flower + path, timeout=10).status_code == 401, path
+        assert requests.get(flower + path, timeout=10, auth=("movie-gen", "wrong")).status_code == 401
+    assert requests.get(flower + "/metrics", timeout=10, auth=login.groups()).status_code == 200
+    assert requests.get(flower + "/api/workers", timeout=10, auth=login.groups()).status_code == 200
+    refused = requests.post(flower + "/api/task/async-apply/movie_gen.pipeline_error", json={}, timeout=10)
+    assert refused.status_code == 401
+
+
+def test_up_logs_per_stack(up):
+    server, env = up
+    assert f"Logs:   {env['MOVIE_GEN_HOME']}/logs/web-{env['MOVIE_GEN_PORT']}" in server.text()
+
+
+def test_up_checks_every_port_and_names_the_setting(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env = _env(tmp_path, MOVIE_GEN_PORT=str(free_port()), FLOWER_PORT=str(busy.getsockname()[1]))
+        Path(env["MOVIE_GEN_HOME"]).mkdir()
+        done = _cli("up", env=env, timeout=30)
+    assert done.returncode == 2
+    assert f"port {env['FLOWER_PORT']} is in use (set FLOWER_PORT" in done.stderr
 
 
 def test_generate_shows_live_progress_and_fails_with_the_retry_command(up):
