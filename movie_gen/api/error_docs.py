@@ -19,7 +19,7 @@ DESCRIPTIONS = {
     500: "Internal error; the body names a request id",
     503: "The job store (Redis) is unreachable",
 }
-ALWAYS = (401, 500, 503)
+ALWAYS = (401, 429, 500, 503)  # 429: too many wrong keys from one address
 POSTS = (400, 408, 413, 415, 429)
 
 
