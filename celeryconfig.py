@@ -24,7 +24,7 @@ task_soft_time_limit = max(5, _settings.task_time_limit_s - 30)
 # visibility timeout: keep it above the task time limit plus the longest retry wait.
 _visibility = _settings.visibility_timeout_s
 broker_transport_options = {"visibility_timeout": _visibility, "global_keyprefix": "movie_gen:"}
-result_backend_transport_options = {"visibility_timeout": _visibility}
+result_backend_transport_options = {"visibility_timeout": _visibility, "global_keyprefix": "movie_gen:"}
 broker_connection_retry_on_startup = True
 result_expires = _settings.job_ttl_s
 

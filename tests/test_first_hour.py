@@ -72,3 +72,13 @@ def test_files_follow_the_umask_and_the_offline_writer_spends_no_tokens(offline_
     assert job["result"]["provider"] == "offline"
     usage = job["result"]["token_usage"]
     assert usage["prompt_tokens"] == usage["completion_tokens"] == usage["total_tokens"] == 0
+
+
+def test_tasks_use_our_own_queue_and_key_prefix(offline_stack):
+    offline_stack.post("/generate-movie-auto", json={**IDEA, "wait": 60})
+    keys = set(offline_stack.store.redis.keys("*"))
+    assert "movie_gen:_kombu.binding.movie_gen" in keys  # our queue, under our prefix
+    assert not {"celery", "_kombu.binding.celery", "unacked", "unacked_index"} & keys
+    # everything else: our job store, Celery's broker and result keys, and our rate limits
+    others = [k for k in keys if not k.startswith(("movie_gen:", "LIMITS:LIMITER/movie_gen"))]
+    assert not others, others

@@ -285,3 +285,10 @@ def test_a_long_poll_sleeps_on_the_final_channel_instead_of_rereading(redis_serv
     timer.start()
     assert wait_for_final(services, "f" * 32, 30)["state"] == "completed"
     assert len(reads) == 2  # at the start, and once woken by the final message
+
+
+def test_file_errors_do_not_show_the_servers_paths(tmp_path):
+    (tmp_path / "taken").write_text("a file where a directory should be")
+    with pytest.raises(OSError) as caught:
+        write_json_atomic(tmp_path / "taken" / "sub" / "x.json", {"a": 1})
+    assert str(tmp_path) not in str(caught.value) and caught.value.errno is not None
