@@ -160,6 +160,7 @@ class GunicornServer:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:movie_gen.gunicorn_conf",

@@ -67,6 +67,12 @@ def test_malformed_bodies_are_small_4xx_json(edge, path, body):
     assert "Traceback" not in response.text
 
 
+def test_gevent_patches_before_ssl_and_redis_are_imported(edge):
+    _, server = edge
+    assert "Using worker: gevent" in server.log_path.read_text()
+    assert "MonkeyPatchWarning" not in server.log_path.read_text()
+
+
 def test_an_array_body_is_told_to_be_an_object(edge):
     _, server = edge
     response = requests.post(server.base_url + "/generate-movie-auto", json=[1], timeout=10)
