@@ -27,5 +27,5 @@ ENV OUTPUT_ROOT=/data/output
 
 USER app
 EXPOSE 8000 5555
-CMD ["gunicorn", "--worker-class=gthread", "--workers=2", "--threads=8", "--bind=0.0.0.0:8000", \
-     "--timeout=330", "--access-logfile=-", "movie_gen:create_app()"]
+CMD ["gunicorn", "--config=python:movie_gen.gunicorn_conf", "--bind=0.0.0.0:8000", \
+     "--access-logfile=-", "movie_gen:create_app()"]

@@ -23,10 +23,16 @@ task_soft_time_limit = max(5, _settings.task_time_limit_s - 30)
 # Unacknowledged messages (running tasks, retries waiting for their countdown) come back after the
 # visibility timeout: keep it above the task time limit plus the longest retry wait.
 _visibility = _settings.visibility_timeout_s
-broker_transport_options = {"visibility_timeout": _visibility}
-result_backend_transport_options = {"visibility_timeout": _visibility}
+broker_transport_options = {"visibility_timeout": _visibility, "global_keyprefix": "movie_gen:"}
+result_backend_transport_options = {"visibility_timeout": _visibility, "global_keyprefix": "movie_gen:"}
 broker_connection_retry_on_startup = True
 result_expires = _settings.job_ttl_s
+
+# Our own queue, control and event exchanges, and broker key prefix: workers of another Celery app on
+# the same Redis never take our tasks, answer our pings or read our events (and we never take theirs).
+task_default_queue = "movie_gen"
+control_exchange = "movie_gen"
+event_exchange = "movie_gen.events"
 
 # Flower shows queued, started, retried and finished tasks.
 worker_send_task_events = True

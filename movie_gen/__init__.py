@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from .celery_app import create_celery
-from .logging_setup import configure_logging
-from .services import Services, get_services
-from .settings import Settings
+if TYPE_CHECKING:
+    from flask import Flask
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
+def create_app(config: dict[str, Any] | None = None) -> "Flask":
     """The Flask app: settings, the OpenAPI-documented API, the Celery client for enqueueing."""
+    # Imported here, not at the top: gunicorn's config (movie_gen.gunicorn_conf) reads the settings
+    # in the master process, which must not import ssl and the rest before gevent patches them.
+    from flask import Flask
+
+    from .api import register_api
+    from .celery_app import create_celery
+    from .logging_setup import configure_logging
+    from .services import Services, get_services
+    from .settings import Settings
+
     app = Flask(__name__)
     config = dict(config or {})
     settings: Settings | None = config.pop("SETTINGS", None)
@@ -29,8 +35,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  (keep documented field order)
     configure_logging(services.settings.log_format, services.settings.log_level)
     app.extensions["movie_gen"] = {"services": services, "celery": create_celery(settings)}
-
-    from .api import register_api
-
-    register_api(app, services.settings)
+    register_api(app, services)
     return app

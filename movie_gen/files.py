@@ -6,8 +6,9 @@ import json
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterator
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9]+")
 _DIR_PART = re.compile(r"^[A-Za-z0-9._ -]+$")
@@ -55,10 +56,41 @@ def file_stem(title: str) -> str:
     return stem or "Untitled"
 
 
-def _temp_json(directory: Path, data: Any) -> str:
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+def _process_umask() -> int:
+    """The umask, read without changing it (Linux), else by setting and restoring it once."""
     try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_process_umask()  # what open() would give: 0644 under the usual umask 022
+
+
+@contextmanager
+def _paths_hidden() -> Iterator[None]:
+    """OSErrors without their file names: messages reach clients, the server's paths must not."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise type(exc)(exc.errno, exc.strerror) from None
+
+
+def _temp_json(directory: Path, data: Any) -> str:
+    with _paths_hidden():
+        directory.mkdir(parents=True, exist_ok=True)
+    with _paths_hidden():
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; the renamed file follows the umask instead
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, ensure_ascii=False, indent=2)
             handle.write("\n")
@@ -74,7 +106,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temp file in the same directory, then rename it over `path`."""
     tmp = _temp_json(path.parent, data)
     try:
-        os.replace(tmp, path)
+        with _paths_hidden():
+            os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
@@ -84,7 +117,8 @@ def create_json_exclusive(path: Path, data: Any) -> bool:
     """Write JSON to `path` only if no file is there (atomic); False when it already exists."""
     tmp = _temp_json(path.parent, data)
     try:
-        os.link(tmp, path)
+        with _paths_hidden():
+            os.link(tmp, path)
         return True
     except FileExistsError:
         return False

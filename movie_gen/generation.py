@@ -85,7 +85,7 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int)
     plan = SetPlan(set_number, record["first_segment"], record["last_segment"])
     request = job["request"]
     reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
-        request["idea"], bible, plan, CallContext(job_id, set_number, attempt)))
+        request["idea"], bible, plan, CallContext(job_id, set_number, attempt, int(record.get("run", 1)))))
     segments = validate_segments(reply.data, plan, [c["id"] for c in bible["characters"]])
     result: dict[str, Any] = {"segments_count": len(segments), "segments": segments}
     if request["save_to_files"]:

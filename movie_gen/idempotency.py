@@ -11,6 +11,22 @@ import redis
 
 ABANDONED_AFTER_S = 30
 
+# Compare-and-set: replace the claim only if it is still the abandoned one we read, so that of two
+# concurrent takeovers exactly one wins (the other then finds the winner's claim and replays it).
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+# Compare-and-delete: forget the claim only while it is still this request's.
+_RELEASE = """
+local raw = redis.call('GET', KEYS[1])
+if raw and cjson.decode(raw)['job_id'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 class IdempotencyConflict(Exception):
     """The key was used before with another body."""
@@ -51,10 +67,11 @@ class IdempotencyKeys:
             raise IdempotencyConflict("this Idempotency-Key was used with another request body")
         abandoned = time.time() - earlier.get("at", 0) > ABANDONED_AFTER_S
         if job_exists is not None and abandoned and not job_exists(earlier["job_id"]):
-            self.redis.delete(name)
+            if self.redis.eval(_TAKE_OVER, 1, name, raw, claim, self.ttl_s):
+                return job_id, True
             return self.claim(owner, scope, key, body, job_id, job_exists)
         return earlier["job_id"], False
 
-    def release(self, owner: str | None, scope: str, key: str) -> None:
-        """Forget a claim whose request failed, so that the client may try again with the key."""
-        self.redis.delete(self._name(owner, scope, key))
+    def release(self, owner: str | None, scope: str, key: str, job_id: str) -> None:
+        """Forget this request's claim (its request failed), so that the client may try the key again."""
+        self.redis.eval(_RELEASE, 1, self._name(owner, scope, key), job_id)

@@ -77,16 +77,22 @@ def _restore(svc: Services, job_id: str) -> dict[str, Any] | None:
 
 
 def wait_for_final(svc: Services, job_id: str, timeout_s: float) -> dict[str, Any] | None:
-    """The job once it reaches a final state, or as it is when `timeout_s` passes."""
+    """The job once it reaches a final state, or as it is when `timeout_s` passes.
+
+    It sleeps on the job's `:final` channel (subscribed before the first read, so no final
+    message is missed) and reads the record only at the start and once it is woken.
+    """
     deadline = time.monotonic() + timeout_s
     pubsub = svc.store.subscribe_final(job_id)
     try:
-        while True:
-            job = svc.store.get_page(job_id, 1, SETS_PAGE)
+        job = svc.store.get_page(job_id, 1, SETS_PAGE)
+        while job is not None and job["state"] not in FINAL_STATES:
             left = deadline - time.monotonic()
-            if job is None or job["state"] in FINAL_STATES or left <= 0:
-                return job
-            pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, 1.0))
+            if left <= 0:
+                break
+            if pubsub.get_message(ignore_subscribe_messages=True, timeout=left) is not None:
+                job = svc.store.get_page(job_id, 1, SETS_PAGE)
+        return job
     finally:
         pubsub.close()
 

@@ -87,7 +87,6 @@ class Settings:
     api_url: str = "http://127.0.0.1:8000"
     web_port: int = 8000
     web_workers: int = 2
-    web_threads: int = 8
     worker_concurrency: int = 2
     flower_port: int = 5555
     flower_basic_auth: str | None = field(default=None, repr=False)
@@ -98,6 +97,16 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     idempotency_ttl_s: int = 24 * 3600
     stall_timeout_s: int = 0
+    offline_fail_first_run_sets: frozenset[int] = field(default_factory=frozenset)
+    sync_wait_s: float = 0.0
+    long_polls_per_key: int = 50
+    body_timeout_s: float = 10.0
+    header_timeout_s: int = 10
+    web_connections: int = 1000
+    trusted_proxies: int = 0
+    server_secret: str | None = field(default=None, repr=False)
+    auth_failure_limit: str = "10/minute"
+    allow_no_api_keys: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -137,7 +146,6 @@ class Settings:
                      or f"http://127.0.0.1:{_int(env, 'MOVIE_GEN_PORT', 8000, low=1)}").rstrip("/"),
             web_port=_int(env, "MOVIE_GEN_PORT", 8000, low=1),
             web_workers=_int(env, "WEB_WORKERS", cls.web_workers, low=1),
-            web_threads=_int(env, "WEB_THREADS", cls.web_threads, low=1),
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", cls.worker_concurrency, low=1),
             flower_port=_int(env, "FLOWER_PORT", cls.flower_port, low=1),
             flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
@@ -148,6 +156,16 @@ class Settings:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes, low=1024),
             idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, low=60),
             stall_timeout_s=_int(env, "STALL_TIMEOUT_S", 0, low=0),
+            offline_fail_first_run_sets=_int_list(env, "OFFLINE_FAIL_FIRST_RUN_SETS"),
+            sync_wait_s=_float(env, "SYNC_WAIT_S", 0.0, high=300.0),
+            long_polls_per_key=_int(env, "LONG_POLLS_PER_KEY", cls.long_polls_per_key, low=1),
+            body_timeout_s=_float(env, "BODY_TIMEOUT_S", cls.body_timeout_s, low=0.1),
+            header_timeout_s=_int(env, "HEADER_TIMEOUT_S", cls.header_timeout_s, low=1),
+            web_connections=_int(env, "WEB_CONNECTIONS", cls.web_connections, low=10),
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, low=0),
+            server_secret=env.get("MOVIE_GEN_SECRET") or None,
+            auth_failure_limit=env.get("AUTH_FAILURE_LIMIT") or cls.auth_failure_limit,
+            allow_no_api_keys=_bool(env, "ALLOW_NO_API_KEYS", True),
         )
 
     @property

@@ -152,3 +152,27 @@ class LLMockServer:
     def stop(self) -> None:
         stop_process(self.proc)
         self.log.close()
+
+
+class GunicornServer:
+    """The web app under gunicorn with its production settings (gevent workers), on a free port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:movie_gen.gunicorn_conf",
+             "--bind", f"127.0.0.1:{self.port}", "movie_gen:create_app()"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._up, 30, "gunicorn to answer /healthz")
+
+    def _up(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError("gunicorn exited")
+        return requests.get(self.base_url + "/healthz", timeout=2).status_code == 200
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.log.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from .servers import ROOT, free_port, wait_until
 
@@ -94,6 +97,37 @@ def test_up_prints_the_urls_and_the_model_banner(up):
     assert "Redis:  embedded" in text and "API:    http://127.0.0.1:" in text and "Flower: http" in text
 
 
+def test_flower_under_up_refuses_its_api_and_metrics_without_the_printed_login(up):
+    server, env = up
+    flower = f"http://127.0.0.1:{env['FLOWER_PORT']}"
+    login = re.search(r"login (\S+) / (\S+) \(generated for this run", server.text())
+    assert login, server.text()
+    assert server.text().count(login.group(2)) == 1  # printed once
+    for path in ("/api/workers", "/api/tasks", "/metrics", "/"):
+        assert requests.get(flower + path, timeout=10).status_code == 401, path
+        assert requests.get(flower + path, timeout=10, auth=("movie-gen", "wrong")).status_code == 401
+    assert requests.get(flower + "/metrics", timeout=10, auth=login.groups()).status_code == 200
+    assert requests.get(flower + "/api/workers", timeout=10, auth=login.groups()).status_code == 200
+    refused = requests.post(flower + "/api/task/async-apply/movie_gen.pipeline_error", json={}, timeout=10)
+    assert refused.status_code == 401
+
+
+def test_up_logs_per_stack(up):
+    server, env = up
+    assert f"Logs:   {env['MOVIE_GEN_HOME']}/logs/web-{env['MOVIE_GEN_PORT']}" in server.text()
+
+
+def test_up_checks_every_port_and_names_the_setting(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env = _env(tmp_path, MOVIE_GEN_PORT=str(free_port()), FLOWER_PORT=str(busy.getsockname()[1]))
+        Path(env["MOVIE_GEN_HOME"]).mkdir()
+        done = _cli("up", env=env, timeout=30)
+    assert done.returncode == 2
+    assert f"port {env['FLOWER_PORT']} is in use (set FLOWER_PORT" in done.stderr
+
+
 def test_generate_shows_live_progress_and_fails_with_the_retry_command(up):
     _, env = up
     master, slave = pty.openpty()
@@ -157,7 +191,15 @@ def test_bad_requests_are_one_line(up, args, message):
     _, env = up
     done = _cli(*args, env=env)
     assert done.returncode == 2 and message in done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    errors = [line for line in done.stderr.strip().splitlines() if not line.startswith("movie-gen: note:")]
+    assert "Traceback" not in done.stderr and len(errors) == 1
+
+
+def test_generate_says_offline_faults_in_its_own_environment_do_nothing(up):
+    _, env = up  # OFFLINE_FAIL_SETS=3 is in this shell too, as when a user exports it for `up`
+    done = _cli("generate", "x", "--segments", "0", env=env)
+    assert "OFFLINE_FAIL_SETS=3" in done.stderr and "in this shell does nothing here" in done.stderr
+    assert "set them where `movie-gen up` runs" in done.stderr
 
 
 def test_a_server_with_keys_tells_the_cli_user_what_to_set(make_stack, tmp_path):

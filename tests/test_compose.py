@@ -99,12 +99,12 @@ def test_web_runs_gunicorn_on_the_app_factory(services: dict[str, Any]) -> None:
     cmd = command(web)
     assert cmd.startswith("gunicorn ")
     assert cmd.endswith("movie_gen:create_app()")
-    assert "--worker-class=gthread" in cmd
-    assert "--workers=${WEB_WORKERS:-" in cmd and "--threads=${WEB_THREADS:-" in cmd
+    assert "--config=python:movie_gen.gunicorn_conf" in cmd  # gevent workers, timeouts
     assert "--bind=0.0.0.0:8000" in cmd
-    timeout = int(re.search(r"--timeout=(\d+)", cmd).group(1))
-    assert timeout > 300, "long-polls last up to 300 s"
     assert "http://127.0.0.1:8000/healthz" in healthcheck(web)
+    from movie_gen import gunicorn_conf
+
+    assert gunicorn_conf.worker_class == "gevent"
 
 
 def test_worker_runs_celery_and_stops_gracefully(services: dict[str, Any]) -> None:
@@ -120,7 +120,8 @@ def test_flower_requires_basic_auth(services: dict[str, Any], compose_text: str)
     flower = services["flower"]
     assert command(flower).startswith("celery -A workers flower")
     assert "--port=5555" in command(flower)
-    assert any(str(port).endswith(":5555") for port in flower["ports"])
+    assert "--conf=/app/movie_gen/flower_conf.py" in command(flower)  # /metrics behind the login
+    assert flower["ports"] == ["127.0.0.1:${FLOWER_PORT:-5555}:5555"]  # the host's loopback only
     assert flower["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
     assert "--unauthenticated" not in compose_text
     assert "FLOWER_UNAUTHENTICATED_API" not in compose_text
@@ -214,3 +215,52 @@ def test_compose_config_refuses_open_flower(tmp_path: Path, env_file: Path | Non
     result = run_config(tmp_path, env_file)
     assert result.returncode != 0
     assert "FLOWER_BASIC_AUTH" in result.stderr
+
+
+@needs_docker_compose
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("env, refused", [
+    ({}, True), ({"ALLOW_NO_API_KEYS": "true"}, False), ({"MOVIE_GEN_API_KEYS": "k1"}, False)],
+    ids=["no-keys", "explicit-opt-out", "keys"])
+def test_compose_web_refuses_an_open_api_without_the_opt_out(tmp_path: Path, env: dict[str, str],
+                                                            refused: bool) -> None:
+    from movie_gen import create_app
+    from movie_gen.settings import Settings, SettingsError
+
+    result = run_config(tmp_path, FLOWER_BASIC_AUTH="admin:secret", **env)
+    assert result.returncode == 0, result.stderr
+    web_env = {k: str(v) for k, v in yaml.safe_load(result.stdout)["services"]["web"]["environment"].items()}
+    settings = Settings.from_env({**web_env, "OUTPUT_ROOT": str(tmp_path)})
+    if refused:
+        with pytest.raises(SettingsError, match="ALLOW_NO_API_KEYS"):
+            create_app({"SETTINGS": settings})
+    else:
+        create_app({"SETTINGS": settings})
+
+
+@needs_docker_compose
+@pytest.mark.timeout(120)
+def test_compose_flower_refuses_its_api_and_metrics_without_credentials(tmp_path: Path, redis_server) -> None:
+    """The flower service's resolved command and environment, run here against the suite's Redis."""
+    import requests
+
+    from .servers import free_port, stop_process, wait_until
+
+    result = run_config(tmp_path, FLOWER_BASIC_AUTH="admin:secret")
+    flower = yaml.safe_load(result.stdout)["services"]["flower"]
+    port = free_port()
+    cmd = [arg.replace("/app/", f"{ROOT}/").replace("--port=5555", f"--port={port}")
+           for arg in flower["command"]] + ["--address=127.0.0.1"]
+    env = {**os.environ, **{k: str(v) for k, v in flower["environment"].items()},
+           "REDIS_URL": redis_server.url(63), "OUTPUT_ROOT": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("FLOWER_UNAUTHENTICATED_API", None)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: requests.get(base + "/healthcheck", timeout=2).ok, 60, "Flower")
+        for path in ("/api/workers", "/api/tasks", "/metrics"):
+            assert requests.get(base + path, timeout=10).status_code == 401, path
+        assert requests.get(base + "/metrics", auth=("admin", "secret"), timeout=10).status_code == 200
+    finally:
+        stop_process(proc)

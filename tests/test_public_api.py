@@ -16,7 +16,8 @@ IDEA = {"idea": "A cartographer maps a city that moves at night", "total_segment
 
 @pytest.fixture(scope="module")
 def keyed(make_stack):
-    return make_stack(MOVIE_GEN_API_KEYS=f"{KEY_A},{KEY_B}", API_RATE_LIMIT="1000/minute")
+    return make_stack(MOVIE_GEN_API_KEYS=f"{KEY_A},{KEY_B}", API_RATE_LIMIT="1000/minute",
+                      AUTH_FAILURE_LIMIT="1000/minute")
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +173,34 @@ def test_script_assembles_bible_and_segments_in_order(offline_stack):
 def test_docs_page_uses_local_assets(offline_stack):
     html = offline_stack.get("/docs").text
     assert "/docs/assets/swagger-ui-bundle.js" in html and "openapi.json" in html
+
+
+def test_wrong_keys_are_rate_limited_per_address(make_stack):
+    stack = make_stack(MOVIE_GEN_API_KEYS=KEY_A, AUTH_FAILURE_LIMIT="3/minute")
+    wrong = {"Authorization": "Bearer guess"}
+    codes = [stack.get("/jobs", headers=wrong).status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    limited = stack.get("/jobs", headers=A)  # even a right key, from the address that guessed
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert "wrong API key" in limited.json()["message"]
+
+
+def test_owner_ids_are_an_hmac_with_the_server_secret(make_stack):
+    import hashlib
+    import hmac
+
+    stack = make_stack(MOVIE_GEN_API_KEYS=KEY_A, MOVIE_GEN_SECRET="s3cret")
+    job_id = stack.post("/generate-movie-auto", json=IDEA, headers=A).json()["job_id"]
+    owner = stack.store.get(job_id)["owner"]
+    assert owner == hmac.new(b"s3cret", KEY_A.encode(), hashlib.sha256).hexdigest()[:32]
+    assert hashlib.sha256(KEY_A.encode()).hexdigest()[:16] not in owner
+    stack.wait_job(job_id, headers=A)
+
+
+@pytest.mark.parametrize("proxies, separate", [("0", False), ("1", True)], ids=["no-proxy", "trusted-proxy"])
+def test_forwarded_for_counts_only_behind_a_trusted_proxy(make_stack, proxies, separate):
+    stack = make_stack(API_RATE_LIMIT="1/minute", TRUSTED_PROXIES=proxies)
+    first = stack.post("/generate-movie-auto", json=IDEA, headers={"X-Forwarded-For": "203.0.113.1"})
+    second = stack.post("/generate-movie-auto", json=IDEA, headers={"X-Forwarded-For": "203.0.113.2"})
+    assert first.status_code == 202
+    assert second.status_code == (202 if separate else 429)

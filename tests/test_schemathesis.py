@@ -73,7 +73,8 @@ def st_booleans():
 
 @pytest.fixture(scope="module")
 def keyed_stack(make_stack):
-    return make_stack(MOVIE_GEN_API_KEYS="fuzz-key-1", API_RATE_LIMIT="10000/minute")
+    return make_stack(MOVIE_GEN_API_KEYS="fuzz-key-1", API_RATE_LIMIT="10000/minute",
+                      AUTH_FAILURE_LIMIT="100000/minute")
 
 
 @pytest.mark.timeout(300)

@@ -294,3 +294,67 @@ def test_idempotency_claims_replays_conflicts_and_abandoned_claims(monkeypatch):
     monkeypatch.setattr(idempotency, "ABANDONED_AFTER_S", -1)
     assert keys.claim("o", "generate", "k", {"a": 1}, "job5", job_exists=lambda _: False) == ("job5", True)
     assert keys.claim("o", "generate", "k", {"a": 1}, "job6", job_exists=lambda _: True) == ("job5", False)
+
+
+def test_two_concurrent_takeovers_of_an_abandoned_key_create_one_job(redis_server, monkeypatch):
+    import threading
+
+    import redis as redis_lib
+
+    from movie_gen import idempotency
+    from movie_gen.idempotency import IdempotencyKeys
+
+    client = redis_lib.Redis.from_url(redis_server.url(61), decode_responses=True)
+    client.flushdb()
+    keys = IdempotencyKeys(client, ttl_s=60)
+    assert keys.claim("o", "generate", "k", {"a": 1}, "dead")[1] is True
+    monkeypatch.setattr(idempotency, "ABANDONED_AFTER_S", -1)
+    both_read = threading.Barrier(2)
+
+    def exists(job_id: str) -> bool:  # both requests have read the abandoned claim before either acts
+        if job_id == "dead":
+            both_read.wait(timeout=10)
+            return False
+        return True  # the winner's job
+
+    results: list[tuple[str, bool]] = []
+    threads = [threading.Thread(target=lambda n=n: results.append(
+        keys.claim("o", "generate", "k", {"a": 1}, f"job{n}", job_exists=exists))) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(fresh for _, fresh in results) == [False, True]
+    assert len({job_id for job_id, _ in results}) == 1
+    keys.release("o", "generate", "k", "someone-else")  # only the claim's owner may release it
+    assert client.exists(keys._name("o", "generate", "k"))
+
+
+def test_a_long_poll_sleeps_on_the_final_channel_instead_of_rereading(redis_server):
+    import threading
+
+    from movie_gen.jobs import wait_for_final
+    from movie_gen.services import Services
+
+    services = Services(Settings(redis_url=redis_server.url(62)))
+    store = services.store
+    store.redis.flushdb()
+    store.create("f" * 32, {"total_segments": 1}, [{"set_number": 1, "first_segment": 1,
+                                                    "last_segment": 1, "task_id": "t"}], "offline")
+    reads = []
+    original = store.get
+    store.get = lambda job_id: reads.append(job_id) or original(job_id)  # type: ignore[method-assign]
+    assert wait_for_final(services, "f" * 32, 2.5)["state"] == "queued"
+    assert len(reads) == 1  # read once at the start; never again while nothing is published
+    reads.clear()
+    timer = threading.Timer(0.5, lambda: store.set_state("f" * 32, "completed"))
+    timer.start()
+    assert wait_for_final(services, "f" * 32, 30)["state"] == "completed"
+    assert len(reads) == 2  # at the start, and once woken by the final message
+
+
+def test_file_errors_do_not_show_the_servers_paths(tmp_path):
+    (tmp_path / "taken").write_text("a file where a directory should be")
+    with pytest.raises(OSError) as caught:
+        write_json_atomic(tmp_path / "taken" / "sub" / "x.json", {"a": 1})
+    assert str(tmp_path) not in str(caught.value) and caught.value.errno is not None

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..settings import Settings
+from ..services import Services
+from ..settings import SettingsError
 from .auth import install_auth
 from .docs_assets import install_docs_assets
 from .errors import MovieGenApi, register_error_handlers
 from .request_limits import install_request_limits
 
 
-def register_api(app: Flask, settings: Settings) -> MovieGenApi:
+def register_api(app: Flask, services: Services) -> MovieGenApi:
     """Attach flask-smorest, API keys, limits, error handling and every blueprint to `app`."""
+    settings = services.settings
+    if not settings.api_keys and not settings.allow_no_api_keys:
+        raise SettingsError("MOVIE_GEN_API_KEYS is empty and ALLOW_NO_API_KEYS=false: refusing to "
+                            "serve an open API; set keys, or ALLOW_NO_API_KEYS=true to run without them")
+    if settings.trusted_proxies:  # X-Forwarded-For/-Proto count only when set by our own proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=settings.trusted_proxies)
     from .generate.resources import blp as generate_blp
     from .health.resources import blp as health_blp
     from .jobs.resources import blp as jobs_blp
     from .retry.resources import blp as retry_blp
 
-    install_auth(app)
+    install_auth(app, services)
     spec: dict = {"components": {"securitySchemes": {"bearerAuth": {
         "type": "http", "scheme": "bearer", "description": "Required when MOVIE_GEN_API_KEYS is set"}}}}
     if settings.api_keys:

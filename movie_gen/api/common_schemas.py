@@ -1,4 +1,4 @@
-"""Schemas shared by several resources: the error body, the job view and its result."""
+"""Schemas shared by several resources: the error body, and the one job view every answer sends."""
 
 from __future__ import annotations
 
@@ -18,6 +18,19 @@ class ApiErrorSchema(Schema):
     request_id = fields.String()
 
 
+class AttemptSchema(Schema):
+    """One attempt of a set or of the story bible."""
+
+    run = fields.Integer(metadata={"description": "1 for the job's first run, +1 per retry"})
+    attempt = fields.Integer()
+    started_at = fields.String()
+    finished_at = fields.String()
+    outcome = fields.String(metadata={"example": "error"})
+    error_class = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    delay_s = fields.Float(allow_none=True, metadata={"description": "The wait chosen before the next attempt"})
+
+
 class SetEntrySchema(Schema):
     set_number = fields.Integer()
     status = fields.String(metadata={"example": "success"})
@@ -26,28 +39,73 @@ class SetEntrySchema(Schema):
     first_segment = fields.Integer()
     last_segment = fields.Integer()
     attempts = fields.Integer()
-    attempt_history = fields.List(fields.Dict(), metadata={
-        "description": "Every attempt: run, attempt, started_at, finished_at, outcome, error_class, "
-                       "error, delay_s (the wait chosen before the next attempt)"})
+    attempt_history = fields.List(fields.Nested(AttemptSchema))
     file_path = fields.String(metadata={"example": "generated_movie_script/Your_Story_Title_set_01.json"})
     error = fields.String()
+
+
+class GenerationSummarySchema(Schema):
+    total_segments_requested = fields.Integer()
+    total_segments_generated = fields.Integer()
+    total_sets_requested = fields.Integer()
+    successful_sets = fields.Integer()
+    failed_sets = fields.Integer()
+    failed_set_numbers = fields.List(fields.Integer())
+    cancelled_set_numbers = fields.List(fields.Integer())
+
+
+class RetryResultSchema(Schema):
+    set_number = fields.Integer()
+    status = fields.String()
+    segments_generated = fields.Integer()
+
+
+class RetryInfoSchema(Schema):
+    can_retry = fields.Boolean()
+    failed_sets = fields.List(fields.Integer())
+    retry_endpoint = fields.String(metadata={"example": "/retry-failed-story-sets"})
+    retry_performed = fields.Boolean()
+    retry_timestamp = fields.String()
+    retried_sets = fields.List(fields.Integer())
+    retry_count = fields.Integer()
+    retry_results = fields.List(fields.Nested(RetryResultSchema))
+
+
+class TokenUsageSchema(Schema):
+    model_calls = fields.Integer()
+    prompt_tokens = fields.Integer()
+    completion_tokens = fields.Integer()
+    total_tokens = fields.Integer()
+
+
+class RetryStatisticsSchema(Schema):
+    attempts_per_set = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "Set number → attempts"})
+    total_retries = fields.Integer()
+
+
+class BibleStatusSchema(Schema):
+    status = fields.String()
+    attempts = fields.Integer()
+    attempt_history = fields.List(fields.Nested(AttemptSchema))
 
 
 class ResultSchema(Schema):
     """The `result` object of a job (fields may be added, none renamed)."""
 
-    success = fields.Boolean()
+    success = fields.Boolean(metadata={"description": "True only once every set has succeeded"})
     job_id = fields.String()
+    status_url = fields.String(metadata={"description": "The job URL (follow it while the job runs)"})
     story_title = fields.String(allow_none=True)
     logline = fields.String()
     provider = fields.String(allow_none=True, metadata={
         "description": "`openai`, or `offline` for the built-in demo writer"})
-    generation_summary = fields.Dict()
-    retry_info = fields.Dict()
+    generation_summary = fields.Nested(GenerationSummarySchema)
+    retry_info = fields.Nested(RetryInfoSchema)
     sets = fields.List(fields.Nested(SetEntrySchema))
-    story_bible = fields.Dict()
-    token_usage = fields.Dict()
-    retry_statistics = fields.Dict()
+    story_bible = fields.Nested(BibleStatusSchema)
+    token_usage = fields.Nested(TokenUsageSchema)
+    retry_statistics = fields.Nested(RetryStatisticsSchema)
     metadata_file = fields.String()
     error = fields.String()
     sets_next = fields.String(allow_none=True, metadata={
@@ -70,30 +128,21 @@ class ProgressSchema(Schema):
     sets_cancelled = fields.Integer()
 
 
+class StalledSchema(Schema):
+    idle_s = fields.Integer()
+    message = fields.String()
+
+
 class JobSchema(Schema):
-    """GET /jobs/<job_id>."""
+    """The job, as every answer sends it: POST (202, or 200 with a wait), GET and cancel."""
 
     job_id = fields.String()
     state = fields.String(metadata={"enum": list(STATES)})
-    progress = fields.Nested(ProgressSchema)
-    stalled = fields.Dict(metadata={"description": "Present when a running job has made no progress "
-                                    "for longer than STALL_TIMEOUT_S: its tasks were lost; retry it"})
-    created_at = fields.String()
-    updated_at = fields.String()
-    result = fields.Nested(ResultSchema)
-
-
-class JobAcceptedSchema(Schema):
-    """202: the job is queued; poll `status_url`."""
-
-    job_id = fields.String()
-    status = fields.String(metadata={"example": "queued"})
     status_url = fields.String(metadata={"example": "/jobs/0f5c..."})
-
-
-class JobFinishedSchema(Schema):
-    """200 (with `wait`): the job ended within the wait."""
-
-    job_id = fields.String()
-    state = fields.String()
+    progress = fields.Nested(ProgressSchema)
+    stalled = fields.Nested(StalledSchema, metadata={
+        "description": "Present when a running job has made no progress for longer than "
+                       "STALL_TIMEOUT_S: its tasks were lost; retry it"})
+    created_at = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
     result = fields.Nested(ResultSchema)

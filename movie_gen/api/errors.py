@@ -11,6 +11,8 @@ from flask import Flask, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
+from .json_body import read_body
+
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +37,19 @@ def _flatten(errors: Any) -> dict[str, Any]:
     return flat
 
 
+MAX_ERROR_FIELDS = 20
+MAX_ERROR_TEXT = 300
+
+
+def _capped(errors: dict[str, Any]) -> dict[str, Any]:
+    """At most MAX_ERROR_FIELDS fields, each message cut short: a huge body gets a small answer."""
+    capped = {str(k)[:100]: (v if len(repr(v)) <= MAX_ERROR_TEXT else [repr(v)[:MAX_ERROR_TEXT] + "…"])
+              for k, v in list(errors.items())[:MAX_ERROR_FIELDS]}
+    if len(errors) > MAX_ERROR_FIELDS:
+        capped["_more"] = [f"{len(errors) - MAX_ERROR_FIELDS} more fields have errors."]
+    return capped
+
+
 def _summary(errors: dict[str, Any]) -> str:
     parts = []
     for field, problems in errors.items():
@@ -51,9 +66,9 @@ class MovieGenApi(Api):
     def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
         data = getattr(error, "data", None) or {}
         errors = data.get("errors") or data.get("messages")
-        flat = _flatten(errors) if errors else None
+        flat = _capped(_flatten(errors)) if errors else None
         message = data.get("message") or (_summary(flat) if flat else error.description)
-        if error.code == 429:
+        if error.code == 429 and not data.get("message"):
             message = (f"Too many requests: the limit is {error.description} for each client; "
                        "try again after Retry-After seconds.")
         body = error_body(error.code or 500, error.name, message, flat)
@@ -89,5 +104,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.before_request
     def _require_json_body():
         has_body = request.content_length or request.headers.get("Transfer-Encoding")
-        if request.method == "POST" and has_body and not request.is_json:
-            raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
+        if request.method == "POST" and has_body:
+            if not request.is_json:
+                raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
+            read_body(request)  # now, under BODY_TIMEOUT_S, so that a slow body holds nothing long

@@ -37,6 +37,6 @@ def run_once(services: Services, scope: str, body: dict[str, Any], job_id: str,
         try:
             start(job_id)
         except BaseException:
-            services.idempotency.release(owner, scope, key)
+            services.idempotency.release(owner, scope, key, job_id)
             raise
     return answer(job_id)

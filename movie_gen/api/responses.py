@@ -1,25 +1,71 @@
-"""The 202-or-200 answer shared by the endpoints that start work."""
+"""The job as every answer sends it, and the wait of the endpoints that start work (RFC 7240 Prefer)."""
 
 from __future__ import annotations
 
-from flask import Response, jsonify, url_for
+import re
+from typing import Any
 
-from ..assembly import build_result
+from flask import request, url_for
+from flask_smorest import abort
+
 from ..job_store import FINAL_STATES
-from ..jobs import wait_for_final
+from ..jobs import SETS_PAGE, job_view, wait_for_final
 from ..services import Services
+from .auth import client_key
+from .long_polls import long_poll_slot
+
+MAX_POST_WAIT_S = 300
+_WAIT = re.compile(r"^wait\s*(?:=\s*\"?(\d{1,6})\"?)?$", re.IGNORECASE)
 
 
-def accepted_or_finished(services: Services, job_id: str, wait: float | None) -> Response:
-    """200 with the result if the job ends within `wait` seconds, else 202 with the job URL."""
-    status_url = url_for("jobs.Job", job_id=job_id)
+def job_answer(services: Services, job: dict[str, Any], history: bool = False) -> dict[str, Any]:
+    """The job view with its URL, also inside `result` (what the JobSchema serializes)."""
+    view = job_view(job, services.settings, history)
+    status_url = url_for("jobs.Job", job_id=job["job_id"])
+    view["status_url"] = status_url
+    view["result"]["status_url"] = status_url
+    return view
+
+
+def preferred_wait(body_wait: float | None, default_s: float) -> tuple[float, str | None]:
+    """Seconds to wait, and the preference applied: the body's `wait`, else `Prefer`, else SYNC_WAIT_S.
+
+    `Prefer: respond-async` answers at once; `Prefer: wait=N` waits up to N s (at most 300);
+    a bare `wait` (as Replicate's API takes it) waits the longest. Other preferences are ignored.
+    """
+    if body_wait is not None:
+        return body_wait, None
+    wait: float | None = None
+    is_async = False
+    for header in request.headers.getlist("Prefer"):
+        for token in header.split(","):
+            token = token.split(";")[0].strip()
+            match = _WAIT.match(token)
+            if match:
+                wait = min(MAX_POST_WAIT_S, int(match.group(1))) if match.group(1) else MAX_POST_WAIT_S
+            elif token.lower() == "respond-async":
+                is_async = True
+    if wait is not None:
+        return float(wait), f"wait={int(wait)}"
+    if is_async:
+        return 0.0, "respond-async"
+    return default_s, None
+
+
+def accepted_or_finished(services: Services, job_id: str, body_wait: float | None):
+    """200 with the job if it ends within the wait, else 202 with it as it is (`result` included)."""
+    wait, applied = preferred_wait(body_wait, services.settings.sync_wait_s)
+    job = None
     if wait:
-        job = wait_for_final(services, job_id, wait)
-        if job is not None and job["state"] in FINAL_STATES:
-            return jsonify({"job_id": job_id, "state": job["state"], "result": build_result(job)})
-    job = services.store.get_page(job_id, 1, 0)
-    response = jsonify({"job_id": job_id, "status": job["state"] if job else "queued",
-                        "status_url": status_url})
-    response.status_code = 202
-    response.headers["Location"] = status_url
-    return response
+        with long_poll_slot(services, client_key(), wait) as taken:
+            if taken:  # over the cap the job still starts: it is answered at once
+                job = wait_for_final(services, job_id, wait)
+    job = job or services.store.get_page(job_id, 1, SETS_PAGE)
+    if job is None:
+        abort(404, message=f"No job with id {job_id!r}.")
+    status_url = url_for("jobs.Job", job_id=job_id)
+    headers = {"Location": status_url}
+    if applied:
+        headers["Preference-Applied"] = applied
+    code = 200 if wait and job["state"] in FINAL_STATES else 202
+    return job_answer(services, job, history=True), code, headers

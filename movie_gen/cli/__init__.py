@@ -28,12 +28,18 @@ def _banner(console: Console, settings: Settings) -> None:
     else:
         console.print("[bold yellow]Model: offline writer[/] (built-in, deterministic demo text; "
                       "set OPENAI_API_KEY to write with a real model)")
-        faults = {"OFFLINE_FAIL_SETS": ",".join(map(str, sorted(settings.offline_fail_sets))),
-                  "OFFLINE_FAIL_RATE": settings.offline_fail_rate or "",
-                  "OFFLINE_LATENCY_S": settings.offline_latency_s or ""}
-        shown = ", ".join(f"{k}={v}" for k, v in faults.items() if v)
+        shown = offline_faults(settings)
         if shown:
             console.print(f"[bold yellow]Offline faults on:[/] {shown}")
+
+
+def offline_faults(settings: Settings) -> str:
+    """The OFFLINE_* fault settings that are on, as `NAME=value, ...` (empty when none is)."""
+    faults = {"OFFLINE_FAIL_SETS": ",".join(map(str, sorted(settings.offline_fail_sets))),
+              "OFFLINE_FAIL_FIRST_RUN_SETS": ",".join(map(str, sorted(settings.offline_fail_first_run_sets))),
+              "OFFLINE_FAIL_RATE": settings.offline_fail_rate or "",
+              "OFFLINE_LATENCY_S": settings.offline_latency_s or ""}
+    return ", ".join(f"{k}={v}" for k, v in faults.items() if v)
 
 
 def _finish(console: Console, job: dict[str, Any], as_json: bool, output_root: str) -> int:
@@ -62,6 +68,10 @@ def _follow_and_finish(client: ApiClient, console: Console, job_id: str, as_json
 
 
 def _generate(client: ApiClient, console: Console, args: argparse.Namespace, settings: Settings) -> int:
+    if offline_faults(settings):
+        print(f"movie-gen: note: {offline_faults(settings)} in this shell does nothing here: the "
+              "workers apply the OFFLINE_* settings, so set them where `movie-gen up` runs",
+              file=sys.stderr)
     body = {"idea": args.idea, "total_segments": args.segments, "segments_per_set": args.per_set,
             "max_retries": args.max_retries, "output_directory": args.output_directory,
             "save_to_files": not args.no_files}
@@ -87,7 +97,7 @@ def _export(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def _run_stack(settings: Settings, console: Console, web_port: int, flower_port: int | None) -> LocalStack:
-    stack = LocalStack(settings, web_port, flower_port, settings.state_dir / "logs")
+    stack = LocalStack(settings, web_port, flower_port, settings.state_dir / "logs" / f"web-{web_port}")
     _banner(console, settings)
     console.print("Starting Redis, worker, web app" + (", Flower" if flower_port else "") + " ...")
     try:
@@ -98,8 +108,12 @@ def _run_stack(settings: Settings, console: Console, web_port: int, flower_port:
     where = "embedded, data in " + str(settings.state_dir / "redis") if stack.embedded_redis else stack.redis_url
     console.print(f"Redis:  {where}\nAPI:    {stack.api_url}  (docs: {stack.api_url}/docs)")
     if flower_port:
-        console.print(f"Flower: http://127.0.0.1:{flower_port}")
-    console.print(f"Files:  {settings.output_root}\nLogs:   {settings.state_dir / 'logs'}")
+        console.print(f"Flower: http://127.0.0.1:{flower_port}", soft_wrap=True)
+        if not settings.flower_basic_auth:  # generated for this run: shown here and nowhere else
+            user, _, password = stack.flower_login.partition(":")
+            console.print(f"        login {user} / {password} (generated for this run; set "
+                          "FLOWER_BASIC_AUTH=user:password to choose one)", soft_wrap=True)
+    console.print(f"Files:  {settings.output_root}\nLogs:   {stack.log_dir}", soft_wrap=True)
     return stack
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import requests
 
+ASYNC = {"Prefer": "respond-async"}  # the CLI follows the job itself, even on a SYNC_WAIT_S server
+
 
 class CLIError(Exception):
     """An error to print as one line (no traceback) before exiting non-zero."""
@@ -27,8 +29,9 @@ class ApiClient:
         """The answer to a request; an error answer or no answer raises CLIError."""
         url = self.base_url + path
         timeout = kwargs.pop("timeout", self.timeout_s)
+        headers = {**self.headers, **kwargs.pop("headers", {})}
         try:
-            response = requests.request(method, url, timeout=timeout, headers=self.headers, **kwargs)
+            response = requests.request(method, url, timeout=timeout, headers=headers, **kwargs)
         except requests.ConnectionError:
             raise CLIError(f"cannot reach movie-gen at {self.base_url} "
                            "(start it with `movie-gen up`, or set MOVIE_GEN_URL)") from None
@@ -58,10 +61,10 @@ class ApiClient:
         return response.status_code, self._json(response)
 
     def generate(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/generate-movie-auto", json=body)[1]
+        return self._call("POST", "/generate-movie-auto", json=body, headers=ASYNC)[1]
 
     def retry(self, job_id: str, max_retries: int) -> dict[str, Any]:
-        return self._call("POST", "/retry-failed-story-sets",
+        return self._call("POST", "/retry-failed-story-sets", headers=ASYNC,
                           json={"job_id": job_id, "max_retries": max_retries})[1]
 
     def jobs(self, state: str | None, limit: int, cursor: str | None = None) -> dict[str, Any]:

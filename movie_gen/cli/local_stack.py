@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ from ..settings import Settings
 from .api_client import ApiClient, CLIError
 
 _PR_SET_PDEATHSIG = 1
+FLOWER_CONF = Path(__file__).resolve().parent.parent / "flower_conf.py"
 
 
 def _die_with_parent() -> None:
@@ -84,6 +86,10 @@ class LocalStack:
     children: list[Child] = field(default_factory=list)
     redis_url: str = ""
     embedded_redis: bool = False
+    flower_login: str = ""
+
+    def __post_init__(self) -> None:
+        self.flower_login = self.settings.flower_basic_auth or f"movie-gen:{secrets.token_urlsafe(18)}"
 
     @property
     def api_url(self) -> str:
@@ -123,12 +129,21 @@ class LocalStack:
                 raise CLIError(f"{what} did not start within {timeout:.0f}s; see the logs in {self.log_dir}")
             time.sleep(0.1)
 
+    def check_ports(self) -> None:
+        """Every port this stack listens on must be free; say which setting moves a busy one."""
+        wanted = [(self.web_port, "MOVIE_GEN_PORT")]
+        if self.flower_port:
+            wanted.append((self.flower_port, "FLOWER_PORT, or run with --no-flower"))
+        busy = [f"port {port} is in use (set {setting})" for port, setting in wanted
+                if not port_is_free(port)]
+        if busy:
+            raise CLIError("; ".join(busy))
+
     def start(self, base_env: dict[str, str]) -> None:
         """Start Redis (unless REDIS_URL answers), a worker, gunicorn and Flower; wait until healthy."""
+        self.check_ports()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if not port_is_free(self.web_port):
-            raise CLIError(f"port {self.web_port} is in use (set MOVIE_GEN_PORT to another port)")
-        env = dict(base_env)
+        env = {k: v for k, v in base_env.items() if k != "FLOWER_UNAUTHENTICATED_API"}
         self._start_redis(env)
         env.update(REDIS_URL=self.redis_url, OUTPUT_ROOT=str(self.settings.output_root),
                    LLM_PROVIDER=self.settings.llm_provider, PYTHONUNBUFFERED="1")
@@ -136,15 +151,12 @@ class LocalStack:
         self._spawn("worker", [python, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO",
                                "--concurrency", str(self.settings.worker_concurrency),
                                "--hostname", f"local-{os.getpid()}@%h"], env)
-        self._spawn("web", [python, "-m", "gunicorn", "movie_gen:create_app()",
-                            "--bind", f"127.0.0.1:{self.web_port}", "--worker-class", "gthread",
-                            "--workers", str(self.settings.web_workers),
-                            "--threads", str(self.settings.web_threads), "--timeout", "330"], env)
+        self._spawn("web", [python, "-m", "gunicorn", "-c", "python:movie_gen.gunicorn_conf",
+                            "--bind", f"127.0.0.1:{self.web_port}", "movie_gen:create_app()"], env)
         if self.flower_port:
             flower = [python, "-m", "celery", "-A", "workers", "flower", f"--port={self.flower_port}",
-                      "--address=127.0.0.1"]
-            self._spawn("flower", flower, {**env, "FLOWER_UNAUTHENTICATED_API": "true"}
-                        if not self.settings.flower_basic_auth else env)
+                      "--address=127.0.0.1", f"--conf={FLOWER_CONF}"]
+            self._spawn("flower", flower, {**env, "FLOWER_BASIC_AUTH": self.flower_login})
         client = ApiClient(self.api_url)
         self._wait(client.healthy, 60, "the web app and the worker")
 

@@ -56,8 +56,7 @@ def _title(idea: str) -> str:
     return " ".join(w[:1].upper() + w[1:] for w in words)
 
 
-def _tokens(data: Any) -> int:
-    return max(1, len(json.dumps(data)) // 4)
+NO_TOKENS = {"prompt_tokens": 0, "completion_tokens": 0}  # it calls no model: nothing is spent
 
 
 class OfflineWriter:
@@ -67,6 +66,7 @@ class OfflineWriter:
 
     def __init__(self, settings: Settings) -> None:
         self.fail_sets = settings.offline_fail_sets
+        self.fail_first_run_sets = settings.offline_fail_first_run_sets
         self.fail_rate = settings.offline_fail_rate
         self.latency_s = settings.offline_latency_s
         self.seed = settings.offline_seed
@@ -77,6 +77,9 @@ class OfflineWriter:
         if ctx.set_number is not None and ctx.set_number in self.fail_sets:
             raise TransientLLMError(
                 f"offline writer: set {ctx.set_number} is configured to fail (OFFLINE_FAIL_SETS)")
+        if ctx.set_number in self.fail_first_run_sets and ctx.run == 1:
+            raise TransientLLMError(f"offline writer: set {ctx.set_number} is configured to fail in "
+                                    "the job's first run (OFFLINE_FAIL_FIRST_RUN_SETS)")
         if self.fail_rate:
             draw = random.Random(_digest(self.seed, ctx.job_id, ctx.set_number, ctx.attempt)).random()
             if draw < self.fail_rate:
@@ -106,7 +109,7 @@ class OfflineWriter:
                 "characters": characters,
                 "locations": [{"name": n, "description": d} for n, d in PLACES],
                 "set_synopses": synopses}
-        return LLMReply(data=data, usage={"prompt_tokens": _tokens(idea), "completion_tokens": _tokens(data)},
+        return LLMReply(data=data, usage=dict(NO_TOKENS),
                         model="offline")
 
     def write_set(self, idea: str, bible: dict[str, Any], plan: SetPlan,
@@ -138,5 +141,5 @@ class OfflineWriter:
                 "duration_seconds": 4 + number % 5,
             })
         data = {"segments": segments}
-        return LLMReply(data=data, usage={"prompt_tokens": _tokens(bible), "completion_tokens": _tokens(data)},
+        return LLMReply(data=data, usage=dict(NO_TOKENS),
                         model="offline")

@@ -24,6 +24,7 @@ class CallContext:
     job_id: str
     set_number: int | None = None
     attempt: int = 1
+    run: int = 1
 
 
 class ScriptWriter(Protocol):

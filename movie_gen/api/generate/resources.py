@@ -13,8 +13,8 @@ from ...settings import Settings
 from ...story_bible import max_sets_in_one_bible, plan_sets
 from ..auth import current_owner
 from ..blueprint import Blueprint
-from ..common_schemas import JobAcceptedSchema, JobFinishedSchema
-from ..error_docs import IDEMPOTENCY_HEADER, POSTS, documented_errors
+from ..common_schemas import JobSchema
+from ..error_docs import IDEMPOTENCY_HEADER, POSTS, PREFER_HEADER, documented_errors
 from ..idempotent import run_once
 from ..responses import accepted_or_finished
 from .schemas import GenerateRequestSchema
@@ -40,11 +40,12 @@ def _check_outline_fits(settings: Settings, body: dict) -> None:
 class GenerateMovie(MethodView):
     @blp.arguments(GenerateRequestSchema, example={"idea": "A lighthouse keeper finds a map inside a storm",
                                                    "total_segments": 30, "segments_per_set": 10})
-    @blp.response(202, JobAcceptedSchema, description="Job queued; poll `status_url`",
+    @blp.response(202, JobSchema, description="Job queued, or still running when the wait ran out; "
+                  "`result` says so (`success: false`); follow `status_url`",
                   headers={"Location": {"description": "The job URL", "schema": {"type": "string"}}})
-    @blp.alt_response(200, schema=JobFinishedSchema, description="With `wait`: the job ended in time")
+    @blp.alt_response(200, schema=JobSchema, description="The job ended within the wait")
     @documented_errors(blp, *POSTS, 422)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER, PREFER_HEADER])
     def post(self, body: dict):
         """Start a job: story bible, then every set in parallel, then the summary."""
         ext = current_app.extensions["movie_gen"]

@@ -26,7 +26,7 @@ class Health(MethodView):
             checks["redis"] = f"unreachable: {exc}"
         if checks["redis"] == "ok":
             try:
-                replies = ext["celery"].control.ping(timeout=1.0) or []
+                replies = ext["celery"].control.ping(timeout=1.0, limit=1) or []  # first reply ends it
                 checks["workers"] = f"{len(replies)} answering" if replies else "none answering"
             except Exception as exc:  # broker errors
                 checks["workers"] = f"unreachable: {exc}"

@@ -8,12 +8,14 @@ from flask_smorest import abort
 
 from ...cancellation import CancelConflict, cancel_job
 from ...export.formats import EXPORTS, file_name
-from ...jobs import find_job, job_view, sets_page, wait_for_final
+from ...jobs import find_job, sets_page, wait_for_final
 from ...script import assemble_script
-from ..auth import current_owner
+from ..auth import client_key, current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema, SetsPageSchema
 from ..error_docs import EXPORTS_DESCRIPTION, documented_errors, documented_exports
+from ..long_polls import long_poll_slot
+from ..responses import job_answer
 from .schemas import (
     JobListQuerySchema,
     JobListSchema,
@@ -59,13 +61,19 @@ class Jobs(MethodView):
 class Job(MethodView):
     @blp.arguments(JobQuerySchema, location="query")
     @blp.response(200, JobSchema)
-    @documented_errors(blp, 400, 404)
+    @documented_errors(blp, 400, 404, 429)
     def get(self, query: dict, job_id: str):
         """The job's state, per-set progress and result (partial while it runs)."""
         job = _job_or_404(job_id)
-        if query.get("wait"):
-            job = wait_for_final(_services(), job_id, query["wait"]) or job
-        return job_view(job, _services().settings, query["history"])
+        wait = query.get("wait")
+        if wait:
+            with long_poll_slot(_services(), client_key(), wait) as taken:
+                if not taken:
+                    abort(429, message=f"Too many long-polls at once for this client (the limit is "
+                          f"{_services().settings.long_polls_per_key}); try again after Retry-After "
+                          "seconds.", headers={"Retry-After": "1"})
+                job = wait_for_final(_services(), job_id, wait) or job
+        return job_answer(_services(), job, query["history"])
 
 
 @blp.route("/jobs/<job_id>/sets")
@@ -92,7 +100,7 @@ class CancelJob(MethodView):
             cancel_job(_services(), current_app.extensions["movie_gen"]["celery"], job)
         except CancelConflict as exc:
             abort(409, message=str(exc))
-        return job_view(find_job(_services(), job_id), _services().settings)
+        return job_answer(_services(), find_job(_services(), job_id))
 
 
 @blp.route("/jobs/<job_id>/script")

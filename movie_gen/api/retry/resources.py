@@ -10,8 +10,8 @@ from ...jobs import find_job
 from ...retries import RetryConflict, start_retry
 from ..auth import current_owner
 from ..blueprint import Blueprint
-from ..common_schemas import JobAcceptedSchema, JobFinishedSchema
-from ..error_docs import IDEMPOTENCY_HEADER, POSTS, documented_errors
+from ..common_schemas import JobSchema
+from ..error_docs import IDEMPOTENCY_HEADER, POSTS, PREFER_HEADER, documented_errors
 from ..idempotent import run_once
 from ..responses import accepted_or_finished
 from .schemas import RetryRequestSchema
@@ -23,11 +23,12 @@ blp = Blueprint("retry", __name__, description="Regenerate the failed sets of a 
 class RetryFailedSets(MethodView):
     @blp.arguments(RetryRequestSchema, example={"job_id": "5a77e30763b64ecf89ed1f3ae3965b09",
                                                 "max_retries": 3})
-    @blp.response(202, JobAcceptedSchema, description="Retry queued; poll `status_url`",
+    @blp.response(202, JobSchema, description="Retry queued, or still running when the wait ran out; "
+                  "`result` says so (`success: false`); follow `status_url`",
                   headers={"Location": {"description": "The job URL", "schema": {"type": "string"}}})
-    @blp.alt_response(200, schema=JobFinishedSchema, description="With `wait`: the retry ended in time")
+    @blp.alt_response(200, schema=JobSchema, description="The job ended within the wait")
     @documented_errors(blp, *POSTS, 404, 409, 422)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER, PREFER_HEADER])
     def post(self, body: dict):
         """Re-run only the sets that did not succeed (the bible and every set if the bible failed).
 

@@ -1,0 +1,16 @@
+"""gunicorn's settings for the web app (`gunicorn -c python:movie_gen.gunicorn_conf ...`).
+
+gevent workers: a long-poll or a slow client holds a greenlet, not a thread, so thousands wait at
+once per process; redis-py and the Celery client run cooperatively under gevent's monkey-patching.
+"""
+
+from movie_gen.settings import get_settings
+
+_settings = get_settings()
+
+worker_class = "gevent"
+workers = _settings.web_workers
+worker_connections = _settings.web_connections  # open connections (and so long-polls) per process
+keepalive = _settings.header_timeout_s  # the gevent worker waits this long for a request's headers
+timeout = 60  # heartbeat of a worker process; long-polls do not block it under gevent
+graceful_timeout = 30
