@@ -26,6 +26,9 @@ _visibility = _settings.visibility_timeout_s
 broker_transport_options = {"visibility_timeout": _visibility, "global_keyprefix": "movie_gen:"}
 result_backend_transport_options = {"visibility_timeout": _visibility, "global_keyprefix": "movie_gen:"}
 broker_connection_retry_on_startup = True
+# A Redis restart must not lose a task's outcome: the result backend retries its writes.
+result_backend_always_retry = True
+result_backend_max_retries = 20
 result_expires = _settings.job_ttl_s
 
 # Our own queue, control and event exchanges, and broker key prefix: workers of another Celery app on

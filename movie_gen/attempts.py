@@ -5,31 +5,48 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .errors import LeaseLost
 from .job_store import SET_FAILED, SET_RETRYING, SET_RUNNING, JobStore, now_iso
 
 log = logging.getLogger(__name__)
 
 
+WORKER_LOST = "worker_lost"
+
+
 def start(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
-          attempt: int, task_id: str) -> dict[str, Any] | None:
-    """Mark the unit running and open attempt `attempt`; None if the unit is no longer this task's."""
-    record = {**record, "attempts": list(record.get("attempts", []))}
+          attempt: int, task_id: str, lease: tuple[str, str] | None = None
+          ) -> tuple[dict[str, Any] | None, int]:
+    """Mark the unit running and open attempt `attempt`; returns the record and the number of
+    earlier deliveries of this attempt that died with their worker (None: the unit is no longer
+    this task's).
+
+    An earlier delivery of the same attempt that never finished was lost with its worker: it
+    stays in the history as `worker_lost`, and this delivery gets an entry of its own.
+    """
+    record = {**record, "attempts": [dict(a) for a in record.get("attempts", [])]}
     run = record.get("run", 1)
-    record["attempts"] = [a for a in record.get("attempts", [])
-                          if (a.get("run", 1), a["attempt"]) != (run, attempt)]
-    record["attempts"].append({"run": run, "attempt": attempt, "started_at": now_iso()})
+    same = [a for a in record["attempts"] if (a.get("run", 1), a["attempt"]) == (run, attempt)]
+    for entry in same:
+        if "finished_at" not in entry:
+            entry.update(finished_at=now_iso(), outcome=WORKER_LOST, error_class=WORKER_LOST,
+                         error="the worker was lost during this attempt")
+    lost = sum(1 for entry in same if entry.get("outcome") == WORKER_LOST)
+    record["attempts"].append({"run": run, "attempt": attempt, "delivery": len(same) + 1,
+                               "started_at": now_iso()})
     record["status"] = SET_RUNNING
     record["task_id"] = task_id
     record.pop("error", None)
-    if not store.put_unit_if_owned(job_id, set_number, record, task_id):
-        return None
-    return record
+    written = store.put_unit_if_owned(job_id, set_number, record, task_id, lease=lease)
+    if written < 0:
+        raise LeaseLost("the unit's lease was lost, or its job has ended")
+    return (record if written else None), lost
 
 
 def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
            *, status: str, error: BaseException | None = None, error_class: str | None = None,
            delay_s: float | None = None, segments: list[dict[str, Any]] | None = None,
-           **fields: Any) -> dict[str, Any]:
+           lease: tuple[str, str] | None = None, **fields: Any) -> dict[str, Any]:
     """Close the last attempt with its outcome and store the unit's new status (and segments)."""
     entry = record["attempts"][-1]
     entry["finished_at"] = now_iso()
@@ -41,7 +58,10 @@ def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[st
     if delay_s is not None:
         entry["delay_s"] = delay_s
     record.update(status=status, **fields)
-    if not store.put_unit_if_owned(job_id, set_number, record, record["task_id"], segments):
+    written = store.put_unit_if_owned(job_id, set_number, record, record["task_id"], segments, lease)
+    if written < 0:
+        raise LeaseLost("the unit's lease was lost, or its job has ended: this outcome is dropped")
+    if not written:
         log.warning("outcome of an earlier run dropped: the unit was retried since",
                     extra={"job_id": job_id, "set_number": set_number})
     log.info("attempt %s of %s %s: %s%s", entry["attempt"],
@@ -54,9 +74,10 @@ def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[st
 
 
 def will_retry(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
-               error: BaseException, error_class: str, delay_s: float) -> dict[str, Any]:
+               error: BaseException, error_class: str, delay_s: float,
+               lease: tuple[str, str] | None = None) -> dict[str, Any]:
     return finish(store, job_id, set_number, record, status=SET_RETRYING, error=error,
-                  error_class=error_class, delay_s=delay_s)
+                  error_class=error_class, delay_s=delay_s, lease=lease)
 
 
 def failure_message(set_number: int | None, record: dict[str, Any], error: BaseException) -> str:
@@ -68,8 +89,9 @@ def failure_message(set_number: int | None, record: dict[str, Any], error: BaseE
 
 
 def give_up(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
-            error: BaseException, error_class: str) -> dict[str, Any]:
+            error: BaseException, error_class: str,
+            lease: tuple[str, str] | None = None) -> dict[str, Any]:
     """The unit failed for good: its record carries the reason and the number of attempts."""
     message = failure_message(set_number, record, error)
     return finish(store, job_id, set_number, record, status=SET_FAILED, error=error,
-                  error_class=error_class, error_message=message)
+                  error_class=error_class, error_message=message, lease=lease)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+
 
 class MovieGenError(Exception):
     """Base class of every error the pipeline reports on a job."""
@@ -18,6 +20,12 @@ class TransientLLMError(MovieGenError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class StoreUnavailable(TransientLLMError):
+    """Redis did not answer (restarting, a dropped connection) beyond the client's own retries."""
+
+    kind = "store"
 
 
 class InvalidModelOutput(MovieGenError):
@@ -38,4 +46,10 @@ class StorageError(MovieGenError):
     kind = "storage"
 
 
+class LeaseLost(Exception):
+    """This attempt no longer holds its unit's lease (another delivery took over, or the job
+    ended): it must not write anything, nor report an outcome."""
+
+
 RETRYABLE = (TransientLLMError, InvalidModelOutput)
+STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError)

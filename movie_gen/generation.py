@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from . import durable_record
-from .errors import MovieGenError, PermanentLLMError, StorageError
+from .errors import LeaseLost, MovieGenError, PermanentLLMError, StorageError
 from .files import UnsafePath, reserve_stem, resolve_under, write_json_atomic
+from .leases import UnitLease
 from .llm.writer import CallContext
 from .metadata import metadata_snapshot
 from .segments import validate_segments
@@ -43,7 +45,8 @@ def _call_model(svc: Services, job_id: str, call) -> Any:
     return reply
 
 
-def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = None) -> dict[str, Any]:
+def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = None,
+                lease: UnitLease | None = None) -> dict[str, Any]:
     """Ask the model for the bible, validate it, claim the job's file names, store it."""
     job = load_job(svc, job_id)
     request = job["request"]
@@ -61,7 +64,11 @@ def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = 
             durable_record.remember(root, job_id, metadata_file)
         except OSError as exc:
             raise StorageError(f"cannot write the metadata file: {exc}") from None
-    if not svc.store.save_bible_if_owned(job_id, bible, stem, task_id):
+    saved = svc.store.save_bible_if_owned(job_id, bible, stem, task_id,
+                                          (lease.key, lease.token) if lease else None)
+    if saved == -1:
+        raise LeaseLost("another delivery took over the story bible")
+    if saved != 1:
         raise PermanentLLMError("the story bible was retried meanwhile; this attempt is void")
     return bible
 
@@ -70,12 +77,15 @@ def set_file_name(stem: str, set_number: int) -> str:
     return f"{stem}_set_{set_number:02d}.json"
 
 
-def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int) -> dict[str, Any]:
+def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,
+              lease: UnitLease | None = None) -> dict[str, Any]:
     """Ask the model for one set, validate it, save its file; returns the fields of a success.
 
     `job` is the set's context from `JobStore.unit_context`: the job's fields, the set's record
     and the bible with only the synopses this set needs. The segments are returned under
-    `segments`, for the store to write together with the set's record.
+    `segments`, for the store to write together with the set's record. A set file that an
+    earlier delivery of this job saved (its record was then lost, e.g. Redis was unreachable) is
+    used as it is: a reply already paid for is not asked for again.
     """
     job_id = job["job_id"]
     bible = job.get("bible")
@@ -84,21 +94,41 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int)
     record = job["record"]
     plan = SetPlan(set_number, record["first_segment"], record["last_segment"])
     request = job["request"]
-    reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
-        request["idea"], bible, plan, CallContext(job_id, set_number, attempt, int(record.get("run", 1)))))
-    segments = validate_segments(reply.data, plan, [c["id"] for c in bible["characters"]])
+    roster = [c["id"] for c in bible["characters"]]
+    path = output_dir(svc, job) / set_file_name(job["file_stem"], set_number) if request["save_to_files"] else None
+    saved = _saved_segments(path, job_id, plan, roster) if path else None
+    usage: dict[str, int] = {}
+    if saved is None:
+        reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
+            request["idea"], bible, plan, CallContext(job_id, set_number, attempt, int(record.get("run", 1)))))
+        segments, usage = validate_segments(reply.data, plan, roster), reply.usage
+    else:
+        segments = saved
     result: dict[str, Any] = {"segments_count": len(segments), "segments": segments}
-    if request["save_to_files"]:
-        directory = output_dir(svc, job)
-        path = directory / set_file_name(job["file_stem"], set_number)
+    if path is None:
+        return result
+    if lease is not None and not lease.held():
+        raise LeaseLost(f"another delivery took over set {set_number}; its file is left alone")
+    if saved is None:
         document = {"story_title": bible["title"], "job_id": job_id,
                     "set_info": {"set_number": set_number, "sets_total": job["sets_total"],
                                  "first_segment": plan.first, "last_segment": plan.last,
-                                 "segments_count": len(segments)},
+                                 "segments_count": len(segments), "token_usage": usage},
                     "segments": segments}
         try:
             write_json_atomic(path, document)
         except OSError as exc:
             raise StorageError(f"cannot save set {set_number} to {path.name}: {exc}") from None
-        result["file_path"] = path.relative_to(Path(svc.settings.output_root).resolve()).as_posix()
+    result["file_path"] = path.relative_to(Path(svc.settings.output_root).resolve()).as_posix()
     return result
+
+
+def _saved_segments(path: Path, job_id: str, plan: SetPlan, roster: list[str]) -> list[dict[str, Any]] | None:
+    """The segments of this job's set file, if one is there and still valid."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if document.get("job_id") != job_id:
+            return None
+        return validate_segments({"segments": document["segments"]}, plan, roster)
+    except (OSError, ValueError, KeyError, TypeError, MovieGenError):
+        return None

@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from . import store_scripts
 from .job_records import (  # noqa: F401  (the states are part of the store's vocabulary)
@@ -50,7 +52,7 @@ from .job_records import (  # noqa: F401  (the states are part of the store's vo
 
 _PREFIX = "movie_gen:job:"
 _INDEX = "movie_gen:jobs"
-_JSON_FIELDS = ("request", "bible", "retry")
+_JSON_FIELDS = ("request", "bible", "retry", "warnings")
 _INT_FIELDS = ("sets_total", "tokens_prompt", "tokens_completion", "llm_calls")
 
 
@@ -63,12 +65,18 @@ class JobStore:
         self._scripts = {name: client.register_script(getattr(store_scripts, name))
                          for name in ("WRITE_JOB", "ADVANCE_STATE", "FINALIZE", "IF_RUNNING",
                                       "BEGIN_RUN", "UNIT_OWNED_WRITE", "UNIT_CAS", "SAVE_BIBLE",
-                                      "ADD_USAGE", "SETS_SENT")}
+                                      "ADD_USAGE", "SETS_SENT", "WRITE_UNIT_FIELD")}
 
     @classmethod
-    def from_url(cls, url: str, ttl_s: int) -> "JobStore":
+    def from_url(cls, url: str, ttl_s: int, patient: bool = False) -> "JobStore":
+        """A store on `url`. A `patient` one (the workers') rides out a Redis restart or a dropped
+        connection of up to about 30 s: redis-py retries each command with exponential backoff,
+        so an attempt's model reply is written once Redis is back instead of being lost."""
+        retry = Retry(ExponentialBackoff(cap=5, base=0.5), 9 if patient else 1)
         return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=10,
-                                        socket_connect_timeout=5, health_check_interval=30), ttl_s)
+                                        socket_connect_timeout=5, health_check_interval=30,
+                                        retry=retry, retry_on_error=[redis.ConnectionError,
+                                                                     redis.TimeoutError]), ttl_s)
 
     @staticmethod
     def key(job_id: str) -> str:
@@ -328,23 +336,58 @@ class JobStore:
                   "tokens_completion", int(usage.get("completion_tokens", 0)), "llm_calls", 1)
 
     def save_bible_if_owned(self, job_id: str, bible: dict[str, Any], file_stem: str | None,
-                            task_id: str | None) -> bool:
-        """Store the bible only while the bible unit belongs to task `task_id` (not after a retry)."""
+                            task_id: str | None, lease: tuple[str, str] | None = None) -> int:
+        """Store the bible only while the bible unit belongs to task `task_id` (not after a retry)
+        and, with `lease` (key, token), only while that lease is held: 1, else 0 or -1 (lease)."""
         core = {k: v for k, v in bible.items() if k != "set_synopses"}
         synopses = [item for s in bible["set_synopses"] for item in (s["set_number"], json.dumps(s))]
-        return self._run("SAVE_BIBLE", job_id, task_id or "", core, bible["title"], file_stem or "",
-                         *synopses)
+        lease_key, token = lease or (self.keys(job_id)[0], "")
+        args = [self.ttl_s, now_iso(), task_id or "", json.dumps(core), bible["title"], file_stem or "",
+                token, *(_text(a) for a in synopses)]
+        return int(self._scripts["SAVE_BIBLE"](keys=[*self.keys(job_id), lease_key], args=args))
 
     # --- unit writes -------------------------------------------------------------------------
 
     def put_unit_if_owned(self, job_id: str, set_number: int | None, record: dict[str, Any],
-                          task_id: str, segments: list[dict[str, Any]] | None = None) -> bool:
-        """Write a unit's record (and a set's segments) only while the unit belongs to `task_id`."""
+                          task_id: str, segments: list[dict[str, Any]] | None = None,
+                          lease: tuple[str, str] | None = None) -> int:
+        """Write a unit's record (and a set's segments) only while the unit belongs to `task_id`.
+
+        With `lease` (key, token), only while that lease is held; never once the job has ended.
+        Returns 1 when written; 0 when the unit is another task's (or the job is gone), -1 when the
+        lease is not held, -2 when the job has ended.
+        """
         unit = BIBLE_UNIT if set_number is None else str(set_number)
         body = {k: v for k, v in record.items() if k not in ("status", "task_id")}
-        return self._run("UNIT_OWNED_WRITE", job_id, unit, task_id, record["status"],
-                         len(record.get("attempts", [])), body,
-                         json.dumps(segments) if segments is not None else "")
+        lease_key, token = lease or (self.keys(job_id)[0], "")
+        args = [self.ttl_s, now_iso(), unit, task_id, record["status"], len(record.get("attempts", [])),
+                json.dumps(body), json.dumps(segments) if segments is not None else "", token]
+        return int(self._scripts["UNIT_OWNED_WRITE"](keys=[*self.keys(job_id), lease_key], args=args))
+
+    def put_delivery(self, job_id: str, set_number: int | None, options: dict[str, Any]) -> None:
+        """How to send the unit's message again (task id, chord, retries), for the recovery check."""
+        unit = BIBLE_UNIT if set_number is None else str(set_number)
+        self.redis.hset(self.keys(job_id)[1], f"{unit}:delivery", json.dumps(options))
+
+    def get_delivery(self, job_id: str, set_number: int | None) -> dict[str, Any] | None:
+        unit = BIBLE_UNIT if set_number is None else str(set_number)
+        raw = self.redis.hget(self.keys(job_id)[1], f"{unit}:delivery")
+        return json.loads(raw) if raw else None
+
+    def mark_reported(self, job_id: str, set_number: int | None, task_id: str) -> None:
+        """The unit's task has reported its outcome to the chord (a redelivery must not again)."""
+        unit = BIBLE_UNIT if set_number is None else str(set_number)
+        self._run("WRITE_UNIT_FIELD", job_id, f"{unit}:reported", task_id)
+
+    def reported_by(self, job_id: str, set_number: int | None) -> str | None:
+        unit = BIBLE_UNIT if set_number is None else str(set_number)
+        return self.redis.hget(self.keys(job_id)[1], f"{unit}:reported")
+
+    def add_warning(self, job_id: str, warning: str) -> None:
+        """Something the user should know that did not stop the job (a metadata write failed)."""
+        warnings = json.loads(self.redis.hget(self.key(job_id), "warnings") or "[]")
+        if warning not in warnings:
+            self._run("WRITE_JOB", job_id, "warnings", json.dumps([*warnings, warning][-10:]))
 
     def update_unit_if(self, job_id: str, set_number: int | None, statuses: Iterable[str],
                        status: str, record: dict[str, Any] | None = None,

@@ -17,10 +17,11 @@ class Services:
     """Settings plus the job store, the model writer and the global rate limiter."""
 
     settings: Settings = field(default_factory=get_settings)
+    patient_store: bool = False  # workers ride out a Redis restart; the web answers 503 at once
 
     @cached_property
     def store(self) -> JobStore:
-        return JobStore.from_url(self.settings.redis_url, self.settings.job_ttl_s)
+        return JobStore.from_url(self.settings.redis_url, self.settings.job_ttl_s, self.patient_store)
 
     @cached_property
     def writer(self) -> ScriptWriter:
@@ -44,3 +45,9 @@ def get_services() -> Services:
     if _services is None:
         _services = Services()
     return _services
+
+
+def use_worker_services() -> None:
+    """Make this process's services those of a worker (a patient job store)."""
+    global _services
+    _services = Services(patient_store=True)

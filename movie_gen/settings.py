@@ -75,6 +75,7 @@ class Settings:
     offline_fail_rate: float = 0.0
     offline_latency_s: float = 0.0
     offline_seed: int = 0
+    offline_crash_sets: frozenset[int] = field(default_factory=frozenset)
     retry_backoff_base: int = 2
     retry_backoff_max: int = 3600
     retry_jitter: bool = False
@@ -107,6 +108,9 @@ class Settings:
     server_secret: str | None = field(default=None, repr=False)
     auth_failure_limit: str = "10/minute"
     allow_no_api_keys: bool = True
+    lease_ttl_s: float = 20.0
+    recovery_interval_s: float = 10.0
+    delivery_limit: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -133,6 +137,7 @@ class Settings:
             offline_fail_rate=_float(env, "OFFLINE_FAIL_RATE", 0.0, high=1.0),
             offline_latency_s=_float(env, "OFFLINE_LATENCY_S", 0.0),
             offline_seed=_int(env, "OFFLINE_SEED", 0),
+            offline_crash_sets=_int_list(env, "OFFLINE_CRASH_SETS"),
             retry_backoff_base=_int(env, "RETRY_BACKOFF_BASE", cls.retry_backoff_base, low=1),
             retry_backoff_max=_int(env, "RETRY_BACKOFF_MAX", cls.retry_backoff_max, low=1),
             retry_jitter=_bool(env, "RETRY_JITTER", False),
@@ -166,6 +171,9 @@ class Settings:
             server_secret=env.get("MOVIE_GEN_SECRET") or None,
             auth_failure_limit=env.get("AUTH_FAILURE_LIMIT") or cls.auth_failure_limit,
             allow_no_api_keys=_bool(env, "ALLOW_NO_API_KEYS", True),
+            lease_ttl_s=_float(env, "LEASE_TTL_S", cls.lease_ttl_s, low=1.0),
+            recovery_interval_s=_float(env, "RECOVERY_INTERVAL_S", cls.recovery_interval_s, low=0.2),
+            delivery_limit=_int(env, "DELIVERY_LIMIT", cls.delivery_limit, low=1),
         )
 
     @property

@@ -72,12 +72,17 @@ touch()
 return 1
 """
 
-# ARGV[3] unit, [4] task id, [5] status, [6] attempt count, [7] record, [8] segments ('' none).
-# Only the task that owns the unit writes it: a retry gives the unit a new task id.
+# ARGV[3] unit, [4] task id, [5] status, [6] attempt count, [7] record, [8] segments ('' none),
+# [9] lease token ('' none); KEYS[6] the unit's lease. Only the task that owns the unit writes it
+# (a retry gives the unit a new task id), only while it holds the unit's lease, and never once
+# the job has ended (but a set still running when its job was cancelled may finish).
 UNIT_OWNED_WRITE = _PRELUDE + """
 local u = ARGV[3]
 local owner = redis.call('HGET', KEYS[2], u .. ':task_id')
 if owner and owner ~= ARGV[4] then return 0 end
+if ARGV[9] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[9] then return -1 end
+local state = redis.call('HGET', KEYS[1], 'state')
+if FINAL[state] and state ~= 'cancelled' then return -2 end
 redis.call('HSET', KEYS[2], u .. ':status', ARGV[5], u .. ':task_id', ARGV[4],
            u .. ':attempts', ARGV[6], u .. ':record', ARGV[7])
 show(u, ARGV[5], ARGV[6])
@@ -104,13 +109,14 @@ return 1
 """
 
 # ARGV[3] task id of the bible ('' any), [4] bible without synopses, [5] title, [6] file stem
-# ('' none), [7..] set number / synopsis pairs.
+# ('' none), [7] lease token ('' none; KEYS[6] the lease), [8..] set number / synopsis pairs.
 SAVE_BIBLE = _PRELUDE + """
 local owner = redis.call('HGET', KEYS[2], 'bible:task_id')
 if ARGV[3] ~= '' and owner and owner ~= ARGV[3] then return 0 end
+if ARGV[7] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[7] then return -1 end
 redis.call('HSET', KEYS[1], 'bible', ARGV[4], 'title', ARGV[5])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'file_stem', ARGV[6]) end
-hset_pairs(KEYS[3], 7)
+hset_pairs(KEYS[3], 8)
 if not FINAL[redis.call('HGET', KEYS[1], 'state')] then
   redis.call('HSET', KEYS[1], 'state', 'generating')
 end
@@ -130,6 +136,13 @@ SETS_SENT = _PRELUDE + """
 if (redis.call('HGET', KEYS[1], 'run') or '1') ~= ARGV[3] then return 0 end
 if redis.call('HGET', KEYS[1], 'sets_sent') == ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], 'sets_sent', ARGV[3])
+touch()
+return 1
+"""
+
+# ARGV[3] field, [4] value of the units hash (e.g. `n:reported`).
+WRITE_UNIT_FIELD = _PRELUDE + """
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 touch()
 return 1
 """

@@ -1,7 +1,8 @@
 """One attempt at a unit of a job (the story bible or a set), with its record kept in the job store.
 
 The Celery task around it owns retrying (`autoretry_for`); this module decides what an attempt
-means for the job: a stale or repeated message does nothing, a cancelled job cancels the unit,
+means for the job: a unit whose lease another delivery holds is left alone, a stale or repeated
+message does nothing, a cancelled job cancels the unit, a unit whose worker died too often fails,
 and an error either goes back to Celery for a retry (within the job's own budget) or fails the
 unit for good with the error text the job reports.
 """
@@ -12,18 +13,20 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from . import attempts
-from .errors import RETRYABLE, MovieGenError, PermanentLLMError, TransientLLMError
-from .job_store import (
-    SET_CANCELLED,
-    SET_FAILED,
-    SET_PENDING,
-    SET_RETRYING,
-    SET_RUNNING,
-    SET_SUCCESS,
+from .errors import (
+    RETRYABLE,
+    LeaseLost,
+    MovieGenError,
+    PermanentLLMError,
+    StoreUnavailable,
+    TransientLLMError,
 )
+from .job_store import SET_CANCELLED, SET_FAILED, SET_PENDING, SET_RETRYING, SET_RUNNING, SET_SUCCESS
+from .leases import UnitLease, unwatch, watch
 from .retry_policy import error_class
 from .services import Services
 
@@ -34,79 +37,114 @@ class UnitFailed(Exception):
     """A unit failed for good: "Failed to generate set N after K attempts: …" (not retried)."""
 
 
+class AlreadyReported(Exception):
+    """This delivery's task already reported the unit's outcome; it must not count twice."""
+
+
+class WorkerLost(MovieGenError):
+    """The unit's deliveries kept dying with their worker (e.g. killed for memory)."""
+
+    kind = "worker_lost"
+
+
 @dataclass
 class Unit:
-    """A unit as one message found it: its job's context, or the outcome that ends the message."""
+    """A unit as one delivery found it, under its lease: its job's context and its record."""
 
+    svc: Services
     job_id: str
     set_number: int | None
+    task_id: str
+    lease: UnitLease
     context: dict[str, Any] | None = None
-    outcome: dict[str, Any] | None = None
+
+    @property
+    def where(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "set_number": self.set_number}
+
+    @property
+    def fence(self) -> tuple[str, str]:
+        """The lease that every write of this attempt must still hold."""
+        return self.lease.key, self.lease.token
 
 
 @dataclass
 class PendingRetry:
     """What a retry records once Celery has chosen its wait (attached to the retried error)."""
 
-    svc: Services
     unit: Unit
     record: dict[str, Any]
     kind: str
 
     def record_wait(self, error: BaseException, delay_s: float) -> None:
-        attempts.will_retry(self.svc.store, self.unit.job_id, self.unit.set_number, self.record,
-                            error, self.kind, delay_s)
+        unit = self.unit
+        attempts.will_retry(unit.svc.store, unit.job_id, unit.set_number, self.record, error,
+                            self.kind, delay_s, unit.fence)
+        # the retry's message waits in a worker: check the unit again if it is overdue
+        watch(unit.svc.store.redis, unit.job_id, unit.set_number, delay_s + 2 * unit.lease.ttl_s)
 
 
-def open_unit(svc: Services, job_id: str, set_number: int | None, task_id: str) -> Unit:
-    """Read the unit's context; `outcome` is set when this message has nothing (more) to do."""
-    unit = Unit(job_id, set_number)
-    where = {"job_id": job_id, "set_number": set_number}
-    context = svc.store.unit_context(job_id, set_number)
-    if context is None:
-        log.error("job record not found", extra=where)
-        unit.outcome = {"set_number": set_number, "status": "gone"}
-        return unit
-    record = context["record"]
-    if record.get("task_id") not in (None, task_id):
-        log.info("message of an earlier run ignored", extra=where)
-        unit.outcome = {"set_number": set_number, "status": "superseded"}
-    elif record["status"] in (SET_SUCCESS, SET_FAILED, SET_CANCELLED):
-        unit.outcome = {"set_number": set_number, "status": record["status"]}  # a redelivery
-    elif context.get("cancelled_at"):  # `running` here means an earlier delivery died mid-attempt
-        svc.store.update_unit_if(job_id, set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
+def finished_outcome(unit: Unit) -> dict[str, Any] | None:
+    """The outcome of a unit that needs no attempt (stale, repeated or cancelled), else None.
+
+    A unit that already ended is reported again (a failure raises) unless this very task did
+    so already: a chord counts each delivery that reports, so a duplicate raises AlreadyReported.
+    """
+    svc, record, context = unit.svc, unit.context["record"], unit.context
+    if record.get("task_id") not in (None, unit.task_id):
+        log.info("message of an earlier run ignored", extra=unit.where)
+        return {"set_number": unit.set_number, "status": "superseded"}
+    if record["status"] in (SET_SUCCESS, SET_FAILED, SET_CANCELLED):
+        if svc.store.reported_by(unit.job_id, unit.set_number) == unit.task_id:
+            raise AlreadyReported(f"the outcome of this unit was reported already ({record['status']})")
+        if record["status"] == SET_FAILED:
+            raise UnitFailed(record.get("error_message") or "failed")
+        return {"set_number": unit.set_number, "status": record["status"]}
+    if context.get("cancelled_at"):  # `running` here means an earlier delivery died mid-attempt
+        svc.store.update_unit_if(unit.job_id, unit.set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
                                  SET_CANCELLED)
-        unit.outcome = {"set_number": set_number, "status": SET_CANCELLED}
-    unit.context = context
-    return unit
+        return {"set_number": unit.set_number, "status": SET_CANCELLED}
+    return None
 
 
-def run_attempt(svc: Services, unit: Unit, task_id: str, retries: int,
-                work: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+def run_attempt(unit: Unit, retries: int, work: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
     """Attempt `retries + 1` of the unit: its record on success; raises to retry or to fail it.
 
     A retryable error is re-raised, carrying a `PendingRetry`, while the job's `max_retries`
     allows; Celery then schedules the retry. Otherwise `UnitFailed` ends the unit.
     """
-    job_id, set_number, context = unit.job_id, unit.set_number, unit.context
-    assert context is not None
-    where = {"job_id": job_id, "set_number": set_number}
-    record = attempts.start(svc.store, job_id, set_number, context["record"], retries + 1, task_id)
+    svc, job_id, set_number, context = unit.svc, unit.job_id, unit.set_number, unit.context
+    record, lost = attempts.start(svc.store, job_id, set_number, context["record"], retries + 1,
+                                  unit.task_id, unit.fence)
     if record is None:
-        log.info("unit was retried meanwhile; this message is done", extra=where)
+        log.info("unit was retried or taken over meanwhile; this delivery is done", extra=unit.where)
         return {"set_number": set_number, "status": "superseded"}
+    if lost >= svc.settings.delivery_limit:
+        exc: MovieGenError = WorkerLost(f"worker lost {lost} times during this "
+                                        f"{'set' if set_number is not None else 'story bible'}")
+        return _fail(unit, record, exc)
     try:
         fields = work(retries + 1)
+    except LeaseLost:
+        raise
     except Exception as raw:  # every failure becomes a recorded outcome
         exc = _as_domain_error(raw)
-        kind = error_class(exc)
         budget = int(context.get("max_retries") or context["request"]["max_retries"])
         if isinstance(exc, RETRYABLE) and retries < budget:
-            exc.pending_retry = PendingRetry(svc, unit, record, kind)  # type: ignore[attr-defined]
+            exc.pending_retry = PendingRetry(unit, record, error_class(exc))  # type: ignore[attr-defined]
             raise exc from (None if exc is raw else raw)
-        record = attempts.give_up(svc.store, job_id, set_number, record, exc, kind)
-        raise UnitFailed(record["error_message"]) from exc
-    return attempts.finish(svc.store, job_id, set_number, record, status=SET_SUCCESS, **fields)
+        return _fail(unit, record, exc)
+    record = attempts.finish(svc.store, job_id, set_number, record, status=SET_SUCCESS,
+                             lease=unit.fence, **fields)
+    unwatch(svc.store.redis, job_id, set_number)
+    return record
+
+
+def _fail(unit: Unit, record: dict[str, Any], exc: MovieGenError) -> dict[str, Any]:
+    record = attempts.give_up(unit.svc.store, unit.job_id, unit.set_number, record, exc,
+                              error_class(exc), unit.fence)
+    unwatch(unit.svc.store.redis, unit.job_id, unit.set_number)
+    raise UnitFailed(record["error_message"]) from exc
 
 
 def _as_domain_error(exc: Exception) -> MovieGenError:
@@ -114,5 +152,7 @@ def _as_domain_error(exc: Exception) -> MovieGenError:
         return exc
     if isinstance(exc, SoftTimeLimitExceeded):
         return TransientLLMError("the attempt ran past the task's time limit")
+    if isinstance(exc, redis.RedisError):
+        return StoreUnavailable(f"the job store did not answer: {exc}")
     log.exception("unexpected error in a unit of work")
     return PermanentLLMError(f"unexpected error: {exc!r}")

@@ -96,11 +96,11 @@ def test_offline_faults_are_seeded_and_configurable():
 
 
 def test_units_declare_celerys_retry_policy():
-    from movie_gen.errors import RETRYABLE
+    from movie_gen.errors import RETRYABLE, STORE_ERRORS
     from workers.tasks import generate_set, story_bible
 
     for task in (generate_set, story_bible):
-        assert task.autoretry_for == RETRYABLE and task.max_retries == 10
+        assert task.autoretry_for == (*RETRYABLE, *STORE_ERRORS) and task.max_retries == 10
         assert (task.retry_backoff, task.retry_backoff_max, task.retry_jitter) == (2, 3600, False)
         assert task.ignore_result and task.store_errors_even_if_ignored
 
@@ -189,12 +189,12 @@ def test_job_store_roundtrip_with_ttl(store):
 def test_only_the_owning_task_writes_a_unit_and_segments(store):
     _new_job(store)
     record = store.get_record("j1", 1)
-    assert store.put_unit_if_owned("j1", 1, {**record, "status": "success"}, "t1", [{"n": 1}])
-    assert not store.put_unit_if_owned("j1", 1, {**record, "status": "failed"}, "stale")
+    assert store.put_unit_if_owned("j1", 1, {**record, "status": "success"}, "t1", [{"n": 1}]) == 1
+    assert store.put_unit_if_owned("j1", 1, {**record, "status": "failed"}, "stale") == 0
     assert store.get_record("j1", 1)["status"] == "success"
     assert store.get_segments("j1", 1) == [{"n": 1}]
     store.redis.delete(store.key("j1"))  # Redis lost the job: a worker never writes half of one
-    assert not store.put_unit_if_owned("j1", 2, {**record, "status": "success"}, "t2")
+    assert store.put_unit_if_owned("j1", 2, {**record, "status": "success"}, "t2") == 0
 
 
 def test_unit_compare_and_set_and_one_run_per_retry(store):
@@ -342,8 +342,8 @@ def test_a_long_poll_sleeps_on_the_final_channel_instead_of_rereading(redis_serv
     store.create("f" * 32, {"total_segments": 1}, [{"set_number": 1, "first_segment": 1,
                                                     "last_segment": 1, "task_id": "t"}], "offline")
     reads = []
-    original = store.get
-    store.get = lambda job_id: reads.append(job_id) or original(job_id)  # type: ignore[method-assign]
+    original = store.get_page
+    store.get_page = lambda job_id, *page: reads.append(job_id) or original(job_id, *page)  # type: ignore[method-assign]
     assert wait_for_final(services, "f" * 32, 2.5)["state"] == "queued"
     assert len(reads) == 1  # read once at the start; never again while nothing is published
     reads.clear()

@@ -5,30 +5,32 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, worker_ready
 
 from movie_gen import generation
 from movie_gen.assembly import finish_job
-from movie_gen.errors import RETRYABLE
+from movie_gen.errors import RETRYABLE, STORE_ERRORS
 from movie_gen.job_store import OUTLINING, SET_SUCCESS
 from movie_gen.logging_setup import configure_logging
 from movie_gen.pipeline import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK, send_sets
-from movie_gen.services import get_services
+from movie_gen.recovery import start_recovery_thread
+from movie_gen.services import get_services, use_worker_services
 from movie_gen.settings import get_settings
-from movie_gen.unit_attempt import open_unit, run_attempt
 
 from . import app
 from .unit_task import UnitTask
 
 log = logging.getLogger(__name__)
 _settings = get_settings()
+use_worker_services()
 
 # The retry policy of a unit: Celery's exponential backoff (2, 4, 8 s by default) on the transient
-# errors. A job's own `max_retries` (0-10) is checked in `run_attempt`; 10 is the API's ceiling.
+# errors, and on the job store's connection errors outside an attempt. A job's own `max_retries`
+# (0-10) is checked in `run_attempt`; 10 is the API's ceiling.
 # Successes are not stored as results (nothing reads them; the job store holds each unit's
 # outcome), failures are, so `celery inspect`, Flower and the result backend show them.
 UNIT_POLICY = dict(
-    bind=True, base=UnitTask, autoretry_for=RETRYABLE, max_retries=10,
+    bind=True, base=UnitTask, autoretry_for=(*RETRYABLE, *STORE_ERRORS), max_retries=10,
     retry_backoff=_settings.retry_backoff_base, retry_backoff_max=_settings.retry_backoff_max,
     retry_jitter=_settings.retry_jitter, ignore_result=True, store_errors_even_if_ignored=True)
 
@@ -44,15 +46,17 @@ def _setup_logging(logger: logging.Logger, **_: Any) -> None:
 def story_bible(self, job_id: str, slot_at: int | None = None) -> dict[str, Any]:
     """Write the job's story bible (title, roster, locations, one synopsis per set), then send the sets."""
     svc = get_services()
-    unit = open_unit(svc, job_id, None, self.request.id)
-    if unit.outcome is None:
-        self.wait_for_model_slot(svc, slot_at, {"job_id": job_id, "set_number": None})
+
+    def write(unit, attempt: int) -> dict[str, Any]:
         svc.store.advance_state(job_id, OUTLINING)
-        run_attempt(svc, unit, self.request.id, self.request.retries, lambda attempt: {
-            "title": generation.write_bible(svc, job_id, attempt, self.request.id)["title"]})
-    elif unit.outcome["status"] != SET_SUCCESS:
-        return unit.outcome
-    run = int(unit.context["run"])
+        return {"title": generation.write_bible(svc, job_id, attempt, self.request.id,
+                                                unit.lease)["title"]}
+
+    done = self.run_unit(svc, job_id, None, slot_at, write)
+    record = done.get("record") or {}
+    if record.get("status") != SET_SUCCESS:
+        return {"job_id": job_id, "status": done.get("status", record.get("status"))}
+    run = int(record.get("run", 1))
     if svc.store.mark_sets_sent(job_id, run):  # once per run, also when this message is redelivered
         send_sets(app, job_id, run, svc.store.set_task_ids(job_id))
     return {"job_id": job_id, "status": SET_SUCCESS}
@@ -62,13 +66,28 @@ def story_bible(self, job_id: str, slot_at: int | None = None) -> dict[str, Any]
 def generate_set(self, job_id: str, set_number: int, slot_at: int | None = None) -> dict[str, Any]:
     """Write one set of segments; a set that fails for good raises (FAILURE), the chord goes on."""
     svc = get_services()
-    unit = open_unit(svc, job_id, set_number, self.request.id)
-    if unit.outcome is not None:
-        return unit.outcome
-    self.wait_for_model_slot(svc, slot_at, {"job_id": job_id, "set_number": set_number})
-    record = run_attempt(svc, unit, self.request.id, self.request.retries,
-                         lambda attempt: generation.write_set(svc, unit.context, set_number, attempt))
-    return {"set_number": set_number, "status": record["status"]}
+    done = self.run_unit(svc, job_id, set_number, slot_at, lambda unit, attempt: generation.write_set(
+        svc, unit.context, set_number, attempt, unit.lease))
+    return {"set_number": set_number, "status": done.get("status") or done["record"]["status"]}
+
+
+@task_postrun.connect
+def _remember_reported(sender: Any = None, task_id: str | None = None, args: Any = None,
+                       state: str | None = None, **_: Any) -> None:
+    """A unit's task has reported its outcome to the chord: a redelivery must not report again."""
+    if sender in (story_bible, generate_set) and state in ("SUCCESS", "FAILURE") and args:
+        set_number = args[1] if sender is generate_set and len(args) > 1 else None
+        try:
+            get_services().store.mark_reported(args[0], set_number, task_id)
+        except Exception:  # the job is gone or Redis is down: a redelivery then reports again
+            log.warning("could not record that the outcome was reported",
+                        extra={"job_id": args[0], "set_number": set_number})
+
+
+@worker_ready.connect
+def _start_recovery(**_: Any) -> None:
+    """Every worker checks for units whose worker died, and sends them again (movie_gen.recovery)."""
+    start_recovery_thread(app, get_services())
 
 
 @app.task(name=ASSEMBLE_TASK, ignore_result=True)

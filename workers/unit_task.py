@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from celery import Task
-from celery.exceptions import Retry
+from celery.exceptions import Ignore, Retry
 
-from movie_gen.errors import TransientLLMError
+from movie_gen.errors import LeaseLost, TransientLLMError
+from movie_gen.leases import UnitLease
 from movie_gen.services import Services
+from movie_gen.unit_attempt import AlreadyReported, Unit, finished_outcome, run_attempt
+
+# What a lost unit's message is sent again with (see movie_gen.recovery): its place in the chord.
+DELIVERY_OPTIONS = ("task_id", "root_id", "parent_id", "group_id", "group_index", "chord",
+                    "link_error", "retries")
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +35,61 @@ class UnitTask(Task):
         if isinstance(exc, TransientLLMError) and exc.retry_after_s is not None:
             countdown = max(countdown or 0, min(exc.retry_after_s, self.retry_backoff_max))
         pending = getattr(exc, "pending_retry", None)
-        if pending is not None and countdown is not None:
-            pending.record_wait(exc, round(countdown, 3))
+        if pending is not None:  # the attempt still holds its lease: record, then give it back
+            try:
+                pending.record_wait(exc, round(countdown or 0, 3))
+            except LeaseLost:  # another delivery has the unit now: this one reports nothing
+                raise Ignore() from None
+            finally:
+                pending.unit.lease.release()
         return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
+
+    def run_unit(self, svc: Services, job_id: str, set_number: int | None, slot_at: int | None,
+                 work: Callable[[Unit, int], dict[str, Any]]) -> dict[str, Any]:
+        """One delivery of a unit: take its lease, skip what needs no attempt, wait for the
+        model-call slot, then attempt it. A delivery that finds the unit's lease held by a live
+        attempt (the broker delivered the message twice) is ignored: it neither calls the model
+        nor counts in the chord."""
+        lease = UnitLease(svc.store.redis, job_id, set_number, svc.settings.lease_ttl_s)
+        where = {"job_id": job_id, "set_number": set_number}
+        if not lease.acquire():
+            log.info("a live attempt holds this unit (%s); this delivery backs off", lease.holder(),
+                     extra=where)
+            raise Ignore()
+        try:
+            done = self._deliver(svc, lease, slot_at, work, where)
+        except LeaseLost as exc:
+            lease.release()
+            log.warning("%s; this delivery stops without reporting", exc, extra=where)
+            raise Ignore() from None
+        except BaseException as exc:
+            if getattr(exc, "pending_retry", None) is None:
+                lease.release()
+            raise  # a retry keeps the lease until `retry` has recorded its wait
+        lease.release()
+        return done
+
+    def _deliver(self, svc: Services, lease: UnitLease, slot_at: int | None,
+                 work: Callable[[Unit, int], dict[str, Any]], where: dict[str, Any]) -> dict[str, Any]:
+        job_id, set_number = where["job_id"], where["set_number"]
+        unit = Unit(svc, job_id, set_number, self.request.id, lease,
+                    svc.store.unit_context(job_id, set_number))
+        if unit.context is None:
+            log.error("job record not found", extra=where)
+            return {"set_number": set_number, "status": "gone"}
+        try:
+            outcome = finished_outcome(unit)
+        except AlreadyReported as exc:
+            log.info("%s; this delivery is ignored", exc, extra=where)
+            raise Ignore() from None
+        if outcome is not None:
+            return {**outcome, "record": unit.context["record"]}
+        options = self.request.as_execution_options()
+        svc.store.put_delivery(job_id, set_number, {
+            "args": list(self.request.args),
+            **{k: options[k] for k in DELIVERY_OPTIONS if options.get(k) is not None}})
+        self.wait_for_model_slot(svc, slot_at, where)
+        return {"record": run_attempt(unit, self.request.retries, lambda attempt: work(unit, attempt))}
 
     def wait_for_model_slot(self, svc: Services, slot_at: int | None, where: dict[str, Any]) -> None:
         """Wait for this attempt's start time under LLM_RATE_LIMIT, reserved once per attempt.

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import signal
 import time
 from typing import Any
 
@@ -67,6 +69,7 @@ class OfflineWriter:
     def __init__(self, settings: Settings) -> None:
         self.fail_sets = settings.offline_fail_sets
         self.fail_first_run_sets = settings.offline_fail_first_run_sets
+        self.crash_sets = settings.offline_crash_sets
         self.fail_rate = settings.offline_fail_rate
         self.latency_s = settings.offline_latency_s
         self.seed = settings.offline_seed
@@ -74,6 +77,8 @@ class OfflineWriter:
     def _call_faults(self, ctx: CallContext) -> None:
         if self.latency_s:
             time.sleep(self.latency_s)
+        if ctx.set_number is not None and ctx.set_number in self.crash_sets:
+            os.kill(os.getpid(), signal.SIGKILL)  # as an out-of-memory kill would (OFFLINE_CRASH_SETS)
         if ctx.set_number is not None and ctx.set_number in self.fail_sets:
             raise TransientLLMError(
                 f"offline writer: set {ctx.set_number} is configured to fail (OFFLINE_FAIL_SETS)")

@@ -1,0 +1,96 @@
+"""Leases on running units: one live attempt per unit, held by one worker, renewed by a heartbeat.
+
+A lease is redis-py's `Lock` (an owner token set with SET NX PX, extended and released by Lua
+only by its owner). While an attempt runs, a heartbeat thread extends it; if the worker dies, the
+lease lapses within its time to live and the recovery check sends the unit again. The job store
+writes a unit's record only with the current lease token, so an attempt that lost its lease
+(a second delivery, a partitioned worker) can no longer change anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+import redis
+from redis.exceptions import LockError
+
+from .job_records import BIBLE_UNIT
+
+log = logging.getLogger(__name__)
+WATCH = "movie_gen:watch"
+
+
+def lease_key(job_id: str, set_number: int | None) -> str:
+    return f"movie_gen:job:{job_id}:lease:{BIBLE_UNIT if set_number is None else set_number}"
+
+
+def watch_member(job_id: str, set_number: int | None) -> str:
+    return f"{job_id}:{BIBLE_UNIT if set_number is None else set_number}"
+
+
+def watch(client: redis.Redis, job_id: str, set_number: int | None, seconds: float) -> None:
+    """Check the unit again after `seconds` unless it ends first (see `recovery`)."""
+    client.zadd(WATCH, {watch_member(job_id, set_number): time.time() + seconds})
+
+
+def unwatch(client: redis.Redis, job_id: str, set_number: int | None) -> None:
+    client.zrem(WATCH, watch_member(job_id, set_number))
+
+
+class UnitLease:
+    """The lease of one unit for one attempt, with its heartbeat."""
+
+    def __init__(self, client: redis.Redis, job_id: str, set_number: int | None, ttl_s: float) -> None:
+        self.client, self.job_id, self.set_number, self.ttl_s = client, job_id, set_number, ttl_s
+        self.key = lease_key(job_id, set_number)
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.lock = client.lock(self.key, timeout=ttl_s, blocking=False, thread_local=False)
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        """Take the lease if no live attempt holds it; start the heartbeat."""
+        if not self.lock.acquire(token=self.token):
+            return False
+        watch(self.client, self.job_id, self.set_number, self.ttl_s * 1.5)
+        self._thread = threading.Thread(target=self._beat, name=f"lease {self.key}", daemon=True)
+        self._thread.start()
+        return True
+
+    def holder(self) -> str | None:
+        """Who holds the lease now (the worker identity in its token), if anyone."""
+        return self.client.get(self.key)
+
+    def held(self) -> bool:
+        """Whether this attempt still holds the lease (checked before a file is replaced)."""
+        return not self.lost.is_set() and self.holder() == self.token
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl_s / 3):
+            try:
+                self.lock.extend(self.ttl_s, replace_ttl=True)
+                watch(self.client, self.job_id, self.set_number, self.ttl_s * 1.5)
+            except LockError:
+                log.warning("lease lost: another delivery may take over this unit",
+                            extra={"job_id": self.job_id, "set_number": self.set_number})
+                self.lost.set()
+                return
+            except redis.RedisError as exc:  # the store is unreachable: the lease may lapse
+                log.warning("cannot renew the lease: %s", exc,
+                            extra={"job_id": self.job_id, "set_number": self.set_number})
+
+    def release(self) -> None:
+        """End the heartbeat and give the lease back (only if still ours)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.lock.release()
+        except LockError:
+            pass  # it lapsed or was taken over: nothing of ours to release
