@@ -8,6 +8,7 @@ from typing import Any
 from . import durable_record
 from .errors import MovieGenError, PermanentLLMError, StorageError
 from .files import UnsafePath, reserve_stem, resolve_under, write_json_atomic
+from .llm.feedback import validation_feedback
 from .llm.writer import CallContext
 from .metadata import metadata_snapshot
 from .segments import validate_segments
@@ -47,8 +48,9 @@ def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = 
     """Ask the model for the bible, validate it, claim the job's file names, store it."""
     job = load_job(svc, job_id)
     request = job["request"]
+    ctx = CallContext(job_id, None, attempt, validation_feedback(job.get("bible_record")))
     reply = _call_model(svc, job_id, lambda: svc.writer.write_bible(
-        request["idea"], job["sets_total"], request["total_segments"], CallContext(job_id, None, attempt)))
+        request["idea"], job["sets_total"], request["total_segments"], ctx))
     bible = validate_bible(reply.data, job["sets_total"])
     stem = None
     if request["save_to_files"]:
@@ -79,8 +81,8 @@ def write_set(svc: Services, job_id: str, set_number: int, attempt: int) -> dict
     record = next(s for s in job["sets"] if s["set_number"] == set_number)
     plan = SetPlan(set_number, record["first_segment"], record["last_segment"])
     request = job["request"]
-    reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
-        request["idea"], bible, plan, CallContext(job_id, set_number, attempt)))
+    ctx = CallContext(job_id, set_number, attempt, validation_feedback(record))
+    reply = _call_model(svc, job_id, lambda: svc.writer.write_set(request["idea"], bible, plan, ctx))
     segments = validate_segments(reply.data, plan, [c["id"] for c in bible["characters"]])
     svc.store.put_segments(job_id, set_number, segments)
     result: dict[str, Any] = {"segments_count": len(segments)}

@@ -306,10 +306,11 @@ class JobStore:
         return json.loads(raw) if raw else None
 
     def add_usage(self, job_id: str, usage: dict[str, int]) -> None:
-        """Add one model call's token usage to the job's totals."""
+        """Add one attempt's token usage (`model_calls` calls, default 1) to the job's totals."""
         self.redis.eval(_HINCRBY_IF_EXISTS, 1, self.key(job_id), self.ttl_s,
                         "tokens_prompt", int(usage.get("prompt_tokens", 0)),
-                        "tokens_completion", int(usage.get("completion_tokens", 0)), "llm_calls", 1)
+                        "tokens_completion", int(usage.get("completion_tokens", 0)),
+                        "llm_calls", int(usage.get("model_calls", 1)))
 
     def acquire_lock(self, job_id: str, name: str, ttl_s: int) -> bool:
         """A short-lived exclusive lock on one job (e.g. one retry at a time)."""
