@@ -78,6 +78,7 @@ def test_each_mode_sends_its_request_shape(llmock, bible, mode):
         assert "JSON schema" not in user_text(body)
     elif mode == "json_object":
         assert fmt["type"] == "json_object" and "segments" in fmt["schema"]["properties"]
+        assert "maxLength" not in json.dumps(fmt) and "minLength" in json.dumps(fmt)  # see docs/models.md
         assert "valid against this JSON schema" in user_text(body)
     else:
         assert fmt is None

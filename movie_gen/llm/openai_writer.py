@@ -14,7 +14,7 @@ from ..settings import Settings
 from ..story_bible import SetPlan
 from . import prompts, request_params
 from .outline import write_outline
-from .output_modes import parse_json_reply, response_format, schema_instructions
+from .output_modes import parse_json_reply, response_format, schema_instructions, without_keywords
 from .quota import quota_exhausted
 from .refusals import error_text, is_context_overflow, refused_feature
 from .server_profile import PROFILES, ServerProfile, adapted
@@ -69,15 +69,6 @@ def classify(exc: BaseException, quota_wait_s: float = 3600.0) -> MovieGenError:
     return PermanentLLMError(f"unexpected error calling the model: {exc!r}")
 
 
-def _without_bounds(schema: Any) -> Any:
-    """The schema without length bounds and uniqueItems (for servers that refuse those keywords)."""
-    if isinstance(schema, dict):
-        return {k: _without_bounds(v) for k, v in schema.items() if k not in BOUND_KEYWORDS}
-    if isinstance(schema, list):
-        return [_without_bounds(v) for v in schema]
-    return schema
-
-
 class OpenAIWriter:
     """Writes bibles and sets through any OpenAI-compatible Chat Completions server."""
 
@@ -96,7 +87,7 @@ class OpenAIWriter:
     def _request(self, profile: ServerProfile, prompt: str, name: str,
                  schema: dict[str, Any]) -> dict[str, Any]:
         if not profile.schema_bounds:
-            schema = _without_bounds(schema)
+            schema = without_keywords(schema, BOUND_KEYWORDS)
         text = prompt + schema_instructions(profile.mode, schema)
         fmt = response_format(profile.mode, name, schema)
         limit = request_params.reply_limit(

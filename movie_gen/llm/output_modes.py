@@ -24,9 +24,20 @@ def response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, A
     if mode == "json_schema":
         return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
     if mode == "json_object":
-        # llama-cpp-python turns `schema` into a grammar; other servers ignore the extra key
-        return {"type": "json_object", "schema": schema}
+        # llama-cpp-python turns `schema` into a grammar (other servers ignore the key); its grammar
+        # of a maxLength in the hundreds fails to parse and crashed the server here: bounds stay in
+        # the prompt's copy of the schema and in our validation
+        return {"type": "json_object", "schema": without_keywords(schema, ("maxLength",))}
     return None
+
+
+def without_keywords(schema: Any, keywords: tuple[str, ...]) -> Any:
+    """A copy of `schema` without `keywords` at any depth."""
+    if isinstance(schema, dict):
+        return {k: without_keywords(v, keywords) for k, v in schema.items() if k not in keywords}
+    if isinstance(schema, list):
+        return [without_keywords(v, keywords) for v in schema]
+    return schema
 
 
 def schema_instructions(mode: str, schema: dict[str, Any]) -> str:
