@@ -13,8 +13,8 @@ import pytest
 from movie_gen.errors import InvalidModelOutput, PermanentLLMError, TransientLLMError
 from movie_gen.files import UnsafePath, check_relative_dir, reserve_stem, resolve_under, write_json_atomic
 from movie_gen.job_store import JobStore
+from movie_gen.llm.client_errors import classify
 from movie_gen.llm.offline_writer import OfflineWriter
-from movie_gen.llm.openai_writer import classify
 from movie_gen.llm.writer import CallContext
 from movie_gen.retry_policy import backoff_delay
 from movie_gen.segments import validate_segments
