@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from movie_gen.errors import InvalidModelOutput
+from movie_gen.llm import prompts
 from movie_gen.llm.feedback import validation_feedback
 from movie_gen.llm.offline_writer import OfflineWriter
 from movie_gen.llm.output_modes import parse_json_reply
@@ -88,3 +89,17 @@ def test_the_offline_writer_stays_within_the_bounds_with_a_long_idea():
     plan = SetPlan(2, 3, 4)
     validate_segments(offline.write_set(idea, bible, plan, CallContext("j", 2)).data, plan,
                       [c["id"] for c in bible["characters"]])
+
+
+def test_a_set_prompt_carries_only_its_own_and_the_neighbouring_synopses():
+    offline = OfflineWriter(Settings())
+    bible = validate_bible(offline.write_bible("idea", 300, 300, CallContext("j")).data, 300)
+    for n, synopsis in enumerate(bible["set_synopses"], start=1):
+        synopsis["summary"] = f"summary of set {n:03d}"
+        synopsis["ends_with"] = f"ending of set {n:03d}"
+    prompt = prompts.set_prompt("idea", bible, SetPlan(150, 150, 150))
+    assert "summary of set 150" in prompt and "ending of set 150" in prompt
+    assert "ending of set 149" in prompt and "summary of set 151" in prompt
+    assert "set 001" not in prompt and "set 152" not in prompt and "summary of set 149" not in prompt
+    small = prompts.set_prompt("idea", {**bible, "set_synopses": bible["set_synopses"][:3]}, SetPlan(2, 2, 2))
+    assert abs(len(prompt) - len(small)) < 40  # the prompt does not grow with the job
