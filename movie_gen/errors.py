@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import redis
 
 
@@ -9,7 +11,9 @@ class MovieGenError(Exception):
     """Base class of every error the pipeline reports on a job."""
 
     kind = "error"
-    usage: dict[str, int] | None = None  # token usage of a call whose reply was unusable
+    # Token usage of the failed attempt's calls: a dict when the server reported it (a reply that
+    # failed validation was still paid for), None when unknown (a timed-out call, no reply at all).
+    usage: dict[str, int] | None = None
 
 
 class TransientLLMError(MovieGenError):
@@ -38,6 +42,25 @@ class PermanentLLMError(MovieGenError):
     """The model call cannot succeed by retrying (bad key, unknown model, refusal, bad request)."""
 
     kind = "permanent"
+
+
+class QuotaExhausted(PermanentLLMError):
+    """The account's quota or billing is exhausted: no model call can succeed before `not_before`.
+
+    Not retried with backoff: the job's remaining calls should stop and be scheduled for later.
+    """
+
+    kind = "quota"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.not_before = datetime.now(timezone.utc) + timedelta(seconds=retry_after_s)
+
+    @property
+    def not_before_iso(self) -> str:
+        """`not_before` as an ISO timestamp in UTC, e.g. 2026-11-29T05:00:00.000Z."""
+        return self.not_before.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class StorageError(MovieGenError):

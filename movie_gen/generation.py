@@ -10,6 +10,7 @@ from . import durable_record
 from .errors import LeaseLost, MovieGenError, PermanentLLMError, StorageError
 from .files import UnsafePath, reserve_stem, resolve_under, write_json_atomic
 from .leases import UnitLease
+from .llm.feedback import validation_feedback
 from .llm.writer import CallContext
 from .metadata import metadata_snapshot
 from .segments import validate_segments
@@ -50,8 +51,9 @@ def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = 
     """Ask the model for the bible, validate it, claim the job's file names, store it."""
     job = load_job(svc, job_id)
     request = job["request"]
+    ctx = CallContext(job_id, None, attempt, validation_feedback(job.get("bible_record")))
     reply = _call_model(svc, job_id, lambda: svc.writer.write_bible(
-        request["idea"], job["sets_total"], request["total_segments"], CallContext(job_id, None, attempt)))
+        request["idea"], job["sets_total"], request["total_segments"], ctx))
     bible = validate_bible(reply.data, job["sets_total"])
     stem = None
     if request["save_to_files"]:
@@ -100,7 +102,8 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,
     usage: dict[str, int] = {}
     if saved is None:
         reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
-            request["idea"], bible, plan, CallContext(job_id, set_number, attempt, int(record.get("run", 1)))))
+            request["idea"], bible, plan, CallContext(
+            job_id, set_number, attempt, feedback=validation_feedback(record), run=int(record.get("run", 1)))))
         segments, usage = validate_segments(reply.data, plan, roster), reply.usage
     else:
         segments = saved

@@ -331,9 +331,10 @@ class JobStore:
         self._run("WRITE_JOB", job_id)
 
     def add_usage(self, job_id: str, usage: dict[str, int]) -> None:
-        """Add one model call's token usage to the job's totals."""
+        """Add one attempt's token usage (`model_calls` calls, default 1) to the job's totals."""
         self._run("ADD_USAGE", job_id, "tokens_prompt", int(usage.get("prompt_tokens", 0)),
-                  "tokens_completion", int(usage.get("completion_tokens", 0)), "llm_calls", 1)
+                  "tokens_completion", int(usage.get("completion_tokens", 0)),
+                  "llm_calls", int(usage.get("model_calls", 1)))
 
     def save_bible_if_owned(self, job_id: str, bible: dict[str, Any], file_stem: str | None,
                             task_id: str | None, lease: tuple[str, str] | None = None) -> int:

@@ -6,6 +6,7 @@ from typing import Any
 
 from .errors import InvalidModelOutput
 from .story_bible import SetPlan
+from .text_rules import check_text, text_schema
 
 TIMES_OF_DAY = ["dawn", "morning", "day", "afternoon", "dusk", "evening", "night"]
 TEXT_FIELDS = ("location", "action", "visual_prompt", "camera", "narration", "mood")
@@ -21,19 +22,20 @@ def set_json_schema(plan: SetPlan, character_ids: list[str]) -> dict[str, Any]:
                      "duration_seconds"],
         "properties": {
             "segment_number": {"type": "integer", "minimum": plan.first, "maximum": plan.last},
-            "location": {"type": "string"},
+            "location": text_schema("location"),
             "time_of_day": {"type": "string", "enum": TIMES_OF_DAY},
-            "characters": {"type": "array", "items": {"type": "string", "enum": character_ids}},
-            "action": {"type": "string"},
-            "visual_prompt": {"type": "string"},
-            "camera": {"type": "string"},
-            "dialogue": {"type": "array", "items": {
+            "characters": {"type": "array", "uniqueItems": True, "maxItems": len(character_ids),
+                           "items": {"type": "string", "enum": character_ids}},
+            "action": text_schema("action"),
+            "visual_prompt": text_schema("visual_prompt"),
+            "camera": text_schema("camera"),
+            "dialogue": {"type": "array", "maxItems": MAX_DIALOGUE, "items": {
                 "type": "object", "additionalProperties": False,
                 "required": ["character", "line"],
                 "properties": {"character": {"type": "string", "enum": character_ids},
-                               "line": {"type": "string"}}}},
-            "narration": {"type": "string"},
-            "mood": {"type": "string"},
+                               "line": text_schema("line")}}},
+            "narration": text_schema("narration"),
+            "mood": text_schema("mood"),
             "duration_seconds": {"type": "integer", "minimum": 1, "maximum": 120},
         },
     }
@@ -46,55 +48,73 @@ def set_json_schema(plan: SetPlan, character_ids: list[str]) -> dict[str, Any]:
     }
 
 
-def _check_segment(seg: Any, expected_number: int, roster: set[str]) -> dict[str, Any]:
+MAX_DIALOGUE = 12
+
+
+def _roster_id(value: Any, where: str, roster: list[str]) -> str:
+    if value not in roster:
+        raise InvalidModelOutput(f"{where}: character id {value!r} is not in the roster: use one of "
+                                 f"{', '.join(repr(r) for r in roster)}")
+    return value
+
+
+def _characters(seg: dict[str, Any], where: str, roster: list[str]) -> list[str]:
+    characters = seg.get("characters")
+    if not isinstance(characters, list):
+        raise InvalidModelOutput(f"{where}: 'characters' must be a list of roster ids, got {characters!r}")
+    seen: set[str] = set()
+    for value in characters:
+        _roster_id(value, where, roster)
+        if value in seen:
+            raise InvalidModelOutput(f"{where}: character id {value!r} is listed twice in 'characters': "
+                                     "list each character once")
+        seen.add(value)
+    return characters
+
+
+def _dialogue(seg: dict[str, Any], where: str, roster: list[str]) -> list[dict[str, str]]:
+    dialogue = seg.get("dialogue")
+    if not isinstance(dialogue, list):
+        raise InvalidModelOutput(f"{where}: 'dialogue' must be a list, got {dialogue!r}")
+    if len(dialogue) > MAX_DIALOGUE:
+        raise InvalidModelOutput(f"{where}: 'dialogue' may hold at most {MAX_DIALOGUE} lines, got {len(dialogue)}")
+    lines = []
+    for i, entry in enumerate(dialogue, start=1):
+        if not isinstance(entry, dict):
+            raise InvalidModelOutput(f"{where}: dialogue entry {i} is not an object")
+        speaker = _roster_id(entry.get("character"), f"{where} dialogue {i}", roster)
+        lines.append({"character": speaker, "line": check_text(entry, "line", f"{where} dialogue {i}")})
+    return lines
+
+
+def _check_segment(seg: Any, expected_number: int, roster: list[str]) -> dict[str, Any]:
     where = f"segment {expected_number}"
     if not isinstance(seg, dict):
         raise InvalidModelOutput(f"{where}: expected an object")
     if seg.get("segment_number") != expected_number:
-        raise InvalidModelOutput(
-            f"{where}: numbering is not contiguous (got segment_number {seg.get('segment_number')!r})")
+        raise InvalidModelOutput(f"{where} is numbered {seg.get('segment_number')!r}: number the "
+                                 "segments contiguously")
     out: dict[str, Any] = {"segment_number": expected_number}
     for key in TEXT_FIELDS:
-        value = seg.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidModelOutput(f"{where}: '{key}' must be a non-empty string")
-        out[key] = value.strip()
+        out[key] = check_text(seg, key, where)
     out["time_of_day"] = seg.get("time_of_day")
     if out["time_of_day"] not in TIMES_OF_DAY:
         raise InvalidModelOutput(f"{where}: time_of_day {out['time_of_day']!r} is not one of {TIMES_OF_DAY}")
-    characters = seg.get("characters")
-    if not isinstance(characters, list) or not all(isinstance(c, str) for c in characters):
-        raise InvalidModelOutput(f"{where}: 'characters' must be a list of roster ids")
-    unknown = sorted(set(characters) - roster)
-    if unknown:
-        raise InvalidModelOutput(f"{where}: unknown character id(s) {unknown}")
-    out["characters"] = characters
-    dialogue = seg.get("dialogue")
-    if not isinstance(dialogue, list):
-        raise InvalidModelOutput(f"{where}: 'dialogue' must be a list")
-    lines = []
-    for entry in dialogue:
-        if (not isinstance(entry, dict) or not isinstance(entry.get("line"), str)
-                or not entry["line"].strip()):
-            raise InvalidModelOutput(f"{where}: every dialogue entry needs a character and a line")
-        if entry.get("character") not in roster:
-            raise InvalidModelOutput(f"{where}: dialogue by unknown character {entry.get('character')!r}")
-        lines.append({"character": entry["character"], "line": entry["line"].strip()})
-    out["dialogue"] = lines
+    out["characters"] = _characters(seg, where, roster)
+    out["dialogue"] = _dialogue(seg, where, roster)
     duration = seg.get("duration_seconds")
     if isinstance(duration, bool) or not isinstance(duration, int) or not 1 <= duration <= 120:
-        raise InvalidModelOutput(f"{where}: duration_seconds must be an integer from 1 to 120")
+        raise InvalidModelOutput(f"{where}: duration_seconds must be an integer from 1 to 120, got {duration!r}")
     out["duration_seconds"] = duration
     return out
 
 
 def validate_segments(data: Any, plan: SetPlan, character_ids: list[str]) -> list[dict[str, Any]]:
-    """Check one set's output: schema, exact count, contiguous numbering, roster ids."""
+    """Check one set's output: schema, exact count, contiguous numbering, roster ids, text rules."""
     segments = data.get("segments") if isinstance(data, dict) else None
     if not isinstance(segments, list):
         raise InvalidModelOutput(f"set {plan.set_number}: expected an object with a 'segments' list")
     if len(segments) != plan.count:
-        raise InvalidModelOutput(
-            f"set {plan.set_number}: expected {plan.count} segments, got {len(segments)}")
-    roster = set(character_ids)
-    return [_check_segment(seg, plan.first + i, roster) for i, seg in enumerate(segments)]
+        raise InvalidModelOutput(f"set {plan.set_number}: expected {plan.count} segments "
+                                 f"({plan.first} to {plan.last}), got {len(segments)}")
+    return [_check_segment(seg, plan.first + i, character_ids) for i, seg in enumerate(segments)]

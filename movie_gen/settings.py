@@ -40,6 +40,19 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float = 0.0,
     return value
 
 
+def _optional_float(env: Mapping[str, str], name: str, low: float, high: float) -> float | None:
+    if not env.get(name):
+        return None
+    return _float(env, name, 0.0, low=low, high=high)
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -59,6 +72,10 @@ def _int_list(env: Mapping[str, str], name: str) -> frozenset[int]:
         raise SettingsError(f"{name} must be comma-separated set numbers, got {raw!r}") from None
 
 
+STRUCTURED_OUTPUTS = ("auto", "json_schema", "json_object", "prompt")
+TOKEN_PARAMS = ("auto", "both", "max_completion_tokens", "max_tokens")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration of the web app, the workers and the CLI."""
@@ -71,6 +88,13 @@ class Settings:
     openai_model: str = "gpt-4o-mini"
     openai_timeout_s: float = 120.0
     openai_max_tokens: int = 16000
+    openai_context_tokens: int = 0
+    openai_token_param: str = "auto"
+    openai_system_role: str = "auto"
+    openai_temperature: float | None = None
+    openai_top_p: float | None = None
+    llm_structured_output: str = "auto"
+    quota_retry_after_s: int = 3600
     offline_fail_sets: frozenset[int] = field(default_factory=frozenset)
     offline_fail_rate: float = 0.0
     offline_latency_s: float = 0.0
@@ -133,6 +157,13 @@ class Settings:
             openai_model=env.get("OPENAI_MODEL") or cls.openai_model,
             openai_timeout_s=_float(env, "OPENAI_TIMEOUT_S", cls.openai_timeout_s, low=0.1),
             openai_max_tokens=_int(env, "OPENAI_MAX_TOKENS", cls.openai_max_tokens, low=256),
+            openai_context_tokens=_int(env, "OPENAI_CONTEXT_TOKENS", 0, low=0),
+            openai_token_param=_choice(env, "OPENAI_TOKEN_PARAM", "auto", TOKEN_PARAMS),
+            openai_system_role=_choice(env, "OPENAI_SYSTEM_ROLE", "auto", ("auto", "system", "user")),
+            openai_temperature=_optional_float(env, "OPENAI_TEMPERATURE", 0.0, 2.0),
+            openai_top_p=_optional_float(env, "OPENAI_TOP_P", 0.0, 1.0),
+            llm_structured_output=_choice(env, "LLM_STRUCTURED_OUTPUT", "auto", STRUCTURED_OUTPUTS),
+            quota_retry_after_s=_int(env, "QUOTA_RETRY_AFTER_S", cls.quota_retry_after_s, low=1),
             offline_fail_sets=_int_list(env, "OFFLINE_FAIL_SETS"),
             offline_fail_rate=_float(env, "OFFLINE_FAIL_RATE", 0.0, high=1.0),
             offline_latency_s=_float(env, "OFFLINE_LATENCY_S", 0.0),

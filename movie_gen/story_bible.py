@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidModelOutput
+from .text_rules import check_text, text_schema
 
 
 @dataclass(frozen=True)
@@ -39,32 +40,49 @@ def set_sizes(total_segments: int, segments_per_set: int) -> dict[int, int]:
     return sizes
 
 
-# Output tokens of a bible: the cast and locations, plus each set's synopsis (measured on real
-# replies: 40-60 tokens a synopsis; this keeps a margin).
-BIBLE_BASE_TOKENS = 2000
+# Output tokens of a reply (measured on real replies: 40-60 tokens a synopsis; this keeps a margin).
+BIBLE_BASE_TOKENS = 2000  # title, cast and locations
+BATCH_BASE_TOKENS = 300  # the wrapper of a batch of synopses
 TOKENS_PER_SYNOPSIS = 70
 
 
-def max_sets_in_one_bible(max_output_tokens: int) -> int:
-    """How many set synopses fit in one model reply of `max_output_tokens`."""
-    return max(1, (max_output_tokens - BIBLE_BASE_TOKENS) // TOKENS_PER_SYNOPSIS)
+def synopses_per_reply(reply_tokens: int, with_bible: bool) -> int:
+    """How many set synopses fit in one model reply of `reply_tokens` (at least one)."""
+    base = BIBLE_BASE_TOKENS if with_bible else BATCH_BASE_TOKENS
+    return max(1, (reply_tokens - base) // TOKENS_PER_SYNOPSIS)
 
 
-def _string(description: str) -> dict[str, Any]:
-    return {"type": "string", "description": description}
+def _synopses_schema(count: int) -> dict[str, Any]:
+    synopsis = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["summary", "ends_with"],
+        "properties": {
+            "summary": text_schema("summary", "what happens in this set"),
+            "ends_with": text_schema("ends_with", "the exact situation at the end of this set"),
+        },
+    }
+    return {"type": "array", "minItems": count, "maxItems": count, "items": synopsis}
 
 
-def bible_json_schema(sets_total: int) -> dict[str, Any]:
-    """The structured-output schema of a story bible with one synopsis per set."""
+def synopses_json_schema(count: int) -> dict[str, Any]:
+    """The schema of one batch of `count` set synopses (outlines written in several replies)."""
+    return {"type": "object", "additionalProperties": False, "required": ["set_synopses"],
+            "properties": {"set_synopses": _synopses_schema(count)}}
+
+
+def bible_json_schema(synopses: int) -> dict[str, Any]:
+    """The structured-output schema of a story bible with its first `synopses` set synopses."""
     character = {
         "type": "object",
         "additionalProperties": False,
         "required": ["id", "name", "role", "visual_description"],
         "properties": {
-            "id": _string("stable lowercase id, e.g. 'mara'; used by every segment"),
-            "name": _string("the character's name"),
-            "role": _string("protagonist, antagonist, mentor, ..."),
-            "visual_description": _string(
+            "id": text_schema("id", "stable lowercase id, e.g. 'mara'; used by every segment"),
+            "name": text_schema("name", "the character's name"),
+            "role": text_schema("role", "protagonist, antagonist, mentor, ..."),
+            "visual_description": text_schema(
+                "visual_description",
                 "face, build, hair, costume: enough to draw the same person in every shot"),
         },
     }
@@ -72,80 +90,87 @@ def bible_json_schema(sets_total: int) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": ["name", "description"],
-        "properties": {"name": _string("short name"), "description": _string("look and feel")},
-    }
-    synopsis = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["summary", "ends_with"],
-        "properties": {
-            "summary": _string("what happens in this set"),
-            "ends_with": _string("the exact situation at the end of this set"),
-        },
+        "properties": {"name": text_schema("name", "short name"),
+                       "description": text_schema("description", "look and feel")},
     }
     return {
         "type": "object",
         "additionalProperties": False,
         "required": ["title", "logline", "tone", "characters", "locations", "set_synopses"],
         "properties": {
-            "title": _string("the film's title"),
-            "logline": _string("one sentence"),
-            "tone": _string("genre and mood"),
-            "characters": {"type": "array", "minItems": 1, "maxItems": 12, "items": character},
-            "locations": {"type": "array", "minItems": 1, "maxItems": 20, "items": location},
-            "set_synopses": {"type": "array", "minItems": sets_total, "maxItems": sets_total,
-                             "items": synopsis},
+            "title": text_schema("title", "the film's title"),
+            "logline": text_schema("logline", "one sentence"),
+            "tone": text_schema("tone", "genre and mood"),
+            "characters": {"type": "array", "minItems": 1, "maxItems": MAX_CHARACTERS,
+                           "items": character},
+            "locations": {"type": "array", "minItems": 1, "maxItems": MAX_LOCATIONS, "items": location},
+            "set_synopses": _synopses_schema(synopses),
         },
     }
 
 
+MAX_CHARACTERS = 12
+MAX_LOCATIONS = 20
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
-def _require_text(obj: dict[str, Any], key: str, where: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidModelOutput(f"{where}: '{key}' must be a non-empty string")
-    return value.strip()
+def _objects(data: dict[str, Any], key: str, most: int, where: str) -> list[dict[str, Any]]:
+    items = data.get(key)
+    if not isinstance(items, list) or not items:
+        raise InvalidModelOutput(f"{where}: '{key}' must be a non-empty list, got {type(items).__name__}")
+    if len(items) > most:
+        raise InvalidModelOutput(f"{where}: '{key}' may hold at most {most} entries, got {len(items)}")
+    for i, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise InvalidModelOutput(f"{where}: {key} entry {i} is not an object")
+    return items
+
+
+def _roster(characters: list[dict[str, Any]]) -> list[dict[str, str]]:
+    roster: list[dict[str, str]] = []
+    first_seen: dict[str, int] = {}
+    for i, char in enumerate(characters, start=1):
+        entry = {k: check_text(char, k, f"story bible: character {i}")
+                 for k in ("id", "name", "role", "visual_description")}
+        entry["id"] = entry["id"].lower()
+        if not _ID.match(entry["id"]):
+            raise InvalidModelOutput(
+                f"story bible: character {i} id {entry['id']!r} must be lowercase letters, digits, "
+                "'_' or '-', starting with a letter or digit (e.g. 'mara')")
+        if entry["id"] in first_seen:
+            raise InvalidModelOutput(f"story bible: character id {entry['id']!r} is used twice "
+                                     f"(characters {first_seen[entry['id']]} and {i}): ids must be unique")
+        first_seen[entry["id"]] = i
+        roster.append(entry)
+    return roster
+
+
+def validate_synopses(items: Any, first: int, count: int) -> list[dict[str, Any]]:
+    """Check `count` synopses numbered from `first`; return them normalised with their set numbers."""
+    last = first + count - 1
+    if not isinstance(items, list) or len(items) != count:
+        got = len(items) if isinstance(items, list) else "none"
+        raise InvalidModelOutput(f"story bible: expected {count} set synopses (sets {first} to {last}), "
+                                 f"got {got}")
+    synopses = []
+    for n, item in enumerate(items, start=first):
+        if not isinstance(item, dict):
+            raise InvalidModelOutput(f"story bible: synopsis of set {n} is not an object")
+        synopses.append({"set_number": n, **{k: check_text(item, k, f"story bible: synopsis of set {n}")
+                                             for k in ("summary", "ends_with")}})
+    return synopses
 
 
 def validate_bible(data: Any, sets_total: int) -> dict[str, Any]:
     """Check a bible from the model and return it normalised; raise InvalidModelOutput if unusable."""
     if not isinstance(data, dict):
         raise InvalidModelOutput("story bible: expected a JSON object")
-    bible = {key: _require_text(data, key, "story bible") for key in ("title", "logline", "tone")}
-    characters = data.get("characters")
-    if not isinstance(characters, list) or not characters:
-        raise InvalidModelOutput("story bible: 'characters' must be a non-empty list")
-    roster, seen = [], set()
-    for i, char in enumerate(characters, start=1):
-        if not isinstance(char, dict):
-            raise InvalidModelOutput(f"story bible: character {i} is not an object")
-        entry = {k: _require_text(char, k, f"character {i}")
-                 for k in ("id", "name", "role", "visual_description")}
-        entry["id"] = entry["id"].lower()
-        if not _ID.match(entry["id"]) or entry["id"] in seen:
-            raise InvalidModelOutput(f"story bible: character id {entry['id']!r} is invalid or repeated")
-        seen.add(entry["id"])
-        roster.append(entry)
-    locations = data.get("locations")
-    if not isinstance(locations, list) or not locations:
-        raise InvalidModelOutput("story bible: 'locations' must be a non-empty list")
-    places = [{k: _require_text(loc, k, f"location {i}") for k in ("name", "description")}
-              for i, loc in enumerate(locations, start=1) if isinstance(loc, dict)]
-    if len(places) != len(locations):
-        raise InvalidModelOutput("story bible: every location must be an object")
-    synopses = data.get("set_synopses")
-    if not isinstance(synopses, list) or len(synopses) != sets_total:
-        got = len(synopses) if isinstance(synopses, list) else "none"
-        raise InvalidModelOutput(f"story bible: expected {sets_total} set synopses, got {got}")
-    bible["characters"] = roster
-    bible["locations"] = places
-    bible["set_synopses"] = [
-        {"set_number": n, **{k: _require_text(s, k, f"synopsis {n}") for k in ("summary", "ends_with")}}
-        if isinstance(s, dict) else _raise(f"story bible: synopsis {n} is not an object")
-        for n, s in enumerate(synopses, start=1)
-    ]
+    bible = {key: check_text(data, key, "story bible") for key in ("title", "logline", "tone")}
+    bible["characters"] = _roster(_objects(data, "characters", MAX_CHARACTERS, "story bible"))
+    bible["locations"] = [{k: check_text(loc, k, f"story bible: location {i}") for k in ("name", "description")}
+                          for i, loc in enumerate(_objects(data, "locations", MAX_LOCATIONS, "story bible"),
+                                                  start=1)]
+    bible["set_synopses"] = validate_synopses(data.get("set_synopses"), 1, sets_total)
     return bible
 
 
@@ -158,6 +183,3 @@ def sets_in(bible: dict[str, Any]) -> int:
     """How many sets the story has (a set's bible carries `sets_total` beside its few synopses)."""
     return bible.get("sets_total") or len(bible["set_synopses"])
 
-
-def _raise(message: str) -> Any:
-    raise InvalidModelOutput(message)

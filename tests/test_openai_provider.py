@@ -7,21 +7,27 @@ import json
 import pytest
 
 from .conftest import openai_env
+from .servers import wait_until
 
+OFFLINE_SET = {"segments": [{
+    "segment_number": 1, "location": "sonar room", "time_of_day": "night", "characters": ["mara", "kofi"],
+    "action": "Mara hears the song and calls the captain.", "visual_prompt": "a dark sonar room, green screens",
+    "camera": "close-up", "dialogue": [{"character": "mara", "line": "Listen."}],
+    "narration": "The deep answers.", "mood": "dread", "duration_seconds": 5}]}
 BIBLE = {
     "title": "Signal From The Deep", "logline": "A sonar operator hears a song from the trench.",
     "tone": "tense sci-fi",
     "characters": [
-        {"id": "ada", "name": "Ada", "role": "protagonist", "visual_description": "red parka"},
-        {"id": "kofi", "name": "Kofi", "role": "captain", "visual_description": "grey beard"}],
+        {"id": "ada", "name": "Ada", "role": "protagonist", "visual_description": "thirties, red parka, black bob"},
+        {"id": "kofi", "name": "Kofi", "role": "captain", "visual_description": "sixties, grey beard, navy cap"}],
     "locations": [{"name": "sonar room", "description": "dark, green screens"}],
-    "set_synopses": [{"summary": f"part {n}", "ends_with": f"end {n}"} for n in (1, 2, 3)],
+    "set_synopses": [{"summary": f"the descent, part {n}", "ends_with": f"end of part {n}"} for n in (1, 2, 3)],
 }
 
 
 @pytest.fixture(scope="module")
 def stack(make_stack, llmock):
-    return make_stack(**openai_env(llmock))
+    return make_stack(**openai_env(llmock, OPENAI_MAX_TOKENS="4000"))
 
 
 @pytest.fixture(autouse=True)
@@ -72,12 +78,37 @@ def test_reply_cut_off_by_the_token_limit_is_invalid(stack, llmock):
     assert usage["model_calls"] == 1 and usage["completion_tokens"] > 0  # a cut-off reply is paid for
 
 
-def test_a_job_whose_outline_cannot_fit_one_reply_is_refused(stack):
-    response = stack.post("/generate-movie-auto", json={"idea": "x", "total_segments": 1000,
-                                                        "segments_per_set": 1})
-    assert response.status_code == 400
-    assert "at most 200 sets" in response.json()["errors"]["segments_per_set"][0]
-    fits = stack.post("/generate-movie-auto", json={"idea": "x", "total_segments": 1000,
-                                                    "segments_per_set": 5, "save_to_files": False})
-    assert fits.status_code == 202
-    assert stack.post(f"/jobs/{fits.json()['job_id']}/cancel").status_code == 200
+def test_a_300_set_job_writes_its_outline_in_batches(stack, llmock):
+    job_id = stack.generate(idea="A song from the ocean floor", total_segments=300, segments_per_set=1,
+                            save_to_files=False)
+    wait_until(lambda: stack.store.get(job_id)["state"] not in ("queued", "outlining"), 60, "the outline")
+    assert stack.post(f"/jobs/{job_id}/cancel").status_code == 200
+    synopses = stack.get(f"/jobs/{job_id}/script").json()["set_synopses"]
+    assert [s["set_number"] for s in synopses] == list(range(1, 301))
+    names = [(c.get("body") or {}).get("response_format", {}).get("json_schema", {}).get("name")
+             for c in llmock.chat_requests()]
+    assert [n for n in names if n and not n.startswith("story_set_")] == [
+        "story_bible", *(f"story_synopses_{first}" for first in (29, 81, 133, 185, 237, 289))]
+
+
+def test_a_validation_error_is_quoted_in_the_next_attempt(stack, llmock):
+    bible = {**BIBLE, "set_synopses": BIBLE["set_synopses"][:1]}
+    bad_set = json.loads(json.dumps(OFFLINE_SET).replace('"mara"', '"lysanna"'))
+    llmock.script({"type": "reply", "text": json.dumps(bible)}, {"type": "reply", "text": json.dumps(bad_set)})
+    job = stack.wait_job(stack.generate(idea="A song from the ocean floor", total_segments=1,
+                                        segments_per_set=1, save_to_files=False))
+    assert job["state"] == "completed", job
+    [attempt_1, attempt_2] = job["result"]["sets"][0]["attempt_history"]
+    assert "character id 'lysanna' is not in the roster: use one of 'ada', 'kofi'" in attempt_1["error"]
+    third = llmock.chat_requests()[2]["body"]["messages"][-1]["content"]
+    assert f"Your previous answer to this request was rejected: {attempt_1['error']}" in third
+
+
+def test_a_spent_quota_stops_the_job_after_one_call(stack, llmock):
+    llmock.script({"type": "fail", "status": 429, "code": "insufficient_quota", "times": None,
+                   "message": "You exceeded your current quota"})
+    job = stack.wait_job(stack.generate(idea="A song from the ocean floor", total_segments=3,
+                                        segments_per_set=1, max_retries=3))
+    assert job["state"] in ("failed", "partial")
+    assert job["result"]["story_bible"]["attempt_history"][0]["error_class"] == "quota"
+    assert len(llmock.chat_requests()) == 1

@@ -13,8 +13,8 @@ import pytest
 from movie_gen.errors import InvalidModelOutput, PermanentLLMError, TransientLLMError
 from movie_gen.files import UnsafePath, check_relative_dir, reserve_stem, resolve_under, write_json_atomic
 from movie_gen.job_store import JobStore
+from movie_gen.llm.client_errors import classify
 from movie_gen.llm.offline_writer import OfflineWriter
-from movie_gen.llm.openai_writer import classify
 from movie_gen.llm.writer import CallContext
 from movie_gen.segments import validate_segments
 from movie_gen.settings import Settings, SettingsError
@@ -52,15 +52,24 @@ def _segments(offline):
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: d["segments"].pop(), "expected 3 segments, got 2"),
-    (lambda d: d["segments"][1].update(segment_number=7), "numbering is not contiguous"),
-    (lambda d: d["segments"][0].update(characters=["ghost"]), "unknown character id"),
-    (lambda d: d["segments"][0]["dialogue"][0].update(character="ghost"), "unknown character"),
-    (lambda d: d["segments"][2].pop("visual_prompt"), "'visual_prompt' must be a non-empty string"),
-    (lambda d: d["segments"][0].update(time_of_day="teatime"), "time_of_day"),
-    (lambda d: d["segments"][0].update(duration_seconds="5"), "duration_seconds"),
+    (lambda d: d["segments"].pop(), r"expected 3 segments \(1 to 3\), got 2"),
+    (lambda d: d["segments"][1].update(segment_number=7), "segment 2 is numbered 7"),
+    (lambda d: d["segments"][0].update(characters=["ghost"]),
+     "segment 1: character id 'ghost' is not in the roster: use one of '"),
+    (lambda d: d["segments"][0].update(characters=d["segments"][0]["characters"][:1] * 2),
+     "is listed twice in 'characters'"),
+    (lambda d: d["segments"][0]["dialogue"][0].update(character="ghost"),
+     "segment 1 dialogue 1: character id 'ghost' is not in the roster"),
+    (lambda d: d["segments"][2].pop("visual_prompt"), "'visual_prompt' must be a non-empty string, got None"),
+    (lambda d: d["segments"][0].update(action="1"), "'action' must be 10 to 1200 characters, got 1: '1'"),
+    (lambda d: d["segments"][0].update(narration="x" * 701), "'narration' must be 1 to 700 characters, got 701"),
+    (lambda d: d["segments"][0].update(action="the wind is cold " * 5),
+     "'action' repeats the phrase 'the wind is cold' 5 times"),
+    (lambda d: d["segments"][0].update(time_of_day="teatime"), "time_of_day 'teatime'"),
+    (lambda d: d["segments"][0].update(duration_seconds="5"), "duration_seconds must be an integer from 1 to 120, got '5'"),
     (lambda d: d.pop("segments"), "'segments' list"),
-])
+], ids=["count", "numbering", "roster", "twice", "dialogue-roster", "missing", "too-short", "too-long",
+        "repeated-phrase", "time-of-day", "duration", "no-segments"])
 def test_invalid_sets_are_rejected(offline, mutate, message):
     bible, data = _segments(offline)
     mutate(data)
@@ -73,7 +82,14 @@ def test_invalid_bible_is_rejected(offline):
     with pytest.raises(InvalidModelOutput, match="expected 4 set synopses"):
         validate_bible(data, 4)
     data["characters"].append(dict(data["characters"][0]))
-    with pytest.raises(InvalidModelOutput, match="repeated"):
+    with pytest.raises(InvalidModelOutput, match=r"character id '\w+' is used twice \(characters 1 and 5\)"):
+        validate_bible(data, 3)
+    data["characters"][4]["id"] = "Two Words"
+    with pytest.raises(InvalidModelOutput, match="character 5 id 'two words' must be lowercase letters"):
+        validate_bible(data, 3)
+    data["characters"].pop()
+    data["characters"][0]["visual_description"] = "red coat, " * 200
+    with pytest.raises(InvalidModelOutput, match="'visual_description' must be 20 to 900 characters, got 1999"):
         validate_bible(data, 3)
 
 

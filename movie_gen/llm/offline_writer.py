@@ -55,7 +55,12 @@ def _title(idea: str) -> str:
     words = [w for w in words if w][:7] or ["Untitled"]
     while len(words) > 1 and words[-1].lower() in SMALL_WORDS:
         words.pop()
-    return " ".join(w[:1].upper() + w[1:] for w in words)
+    return " ".join(w[:1].upper() + w[1:] for w in words)[:120]
+
+
+def _gist(idea: str, limit: int = 160) -> str:
+    """The idea, cut at a word boundary so that every text field stays within its length bounds."""
+    return idea if len(idea) <= limit else idea[:limit].rsplit(" ", 1)[0] + "…"
 
 
 NO_TOKENS = {"prompt_tokens": 0, "completion_tokens": 0}  # it calls no model: nothing is spent
@@ -99,17 +104,18 @@ class OfflineWriter:
         characters = [{"id": name.lower(), "name": name, "role": role, "visual_description": look}
                       for name, role, look in zip(names, ROLES, LOOKS)]
         title = _title(idea)
+        gist = _gist(idea)
         lead, ally, rival = names[0], names[1], names[2]
         synopses = []
         for n in range(1, sets_total + 1):
             beat = BEATS[min(len(BEATS) - 1, (n - 1) * len(BEATS) // sets_total)]
             place = PLACES[(n - 1) % len(PLACES)][0]
             synopses.append({
-                "summary": f"{beat.capitalize()}: {lead} and {ally} pursue '{idea}' at {place}, "
+                "summary": f"{beat.capitalize()}: {lead} and {ally} pursue '{gist}' at {place}, "
                            f"while {rival} closes in.",
                 "ends_with": f"{lead} holds a clue that points beyond {place} (end of part {n}).",
             })
-        data = {"title": title, "logline": f"{lead}, a reluctant hero, must face this: {idea}",
+        data = {"title": title, "logline": f"{lead}, a reluctant hero, must face this: {gist}",
                 "tone": "cinematic drama with moments of wonder",
                 "characters": characters,
                 "locations": [{"name": n, "description": d} for n, d in PLACES],

@@ -1,58 +1,25 @@
-"""The OpenAI provider: Chat Completions with a strict JSON schema, errors mapped to domain classes."""
+"""The OpenAI provider: Chat Completions in the output mode the server accepts, errors mapped to domain classes."""
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any
 
 import openai
 
-from ..errors import InvalidModelOutput, MovieGenError, PermanentLLMError, TransientLLMError
+from ..errors import InvalidModelOutput, MovieGenError, PermanentLLMError
 from ..segments import set_json_schema
 from ..settings import Settings
-from ..story_bible import SetPlan, bible_json_schema
-from . import prompts
+from ..story_bible import SetPlan
+from . import prompts, request_params
+from .client_errors import classify
+from .outline import write_outline
+from .output_modes import parse_json_reply, response_format, schema_instructions, without_keywords
+from .refusals import error_text, refused_feature
+from .server_profile import PROFILES, ServerProfile, adapted
 from .writer import CallContext, LLMReply
 
-log = logging.getLogger(__name__)
-
-RETRYABLE_STATUS = {408, 409, 429}
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """The wait a 429/503 asks for, from `retry-after-ms` or `retry-after` (seconds)."""
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw:
-            try:
-                return max(0.0, float(raw) * scale)
-            except ValueError:
-                continue
-    return None
-
-
-def classify(exc: BaseException) -> MovieGenError:
-    """Map an exception from the openai client to the domain error that decides retrying."""
-    if isinstance(exc, MovieGenError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return TransientLLMError(f"model call timed out: {exc}")
-    if isinstance(exc, openai.APIConnectionError):
-        return TransientLLMError(f"cannot reach the model server: {exc}")
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        detail = f"model server answered HTTP {status}: {exc.message}"
-        if status in RETRYABLE_STATUS or status >= 500:
-            return TransientLLMError(detail, retry_after_s=retry_after_seconds(exc.response.headers))
-        return PermanentLLMError(detail)
-    if isinstance(exc, json.JSONDecodeError):
-        return TransientLLMError(f"model server sent a malformed body: {exc}")
-    if isinstance(exc, openai.APIError):
-        return TransientLLMError(f"model call failed: {exc}")
-    return PermanentLLMError(f"unexpected error calling the model: {exc!r}")
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+BOUND_KEYWORDS = ("minLength", "maxLength", "uniqueItems")
 
 
 class OpenAIWriter:
@@ -63,34 +30,73 @@ class OpenAIWriter:
     def __init__(self, settings: Settings) -> None:
         if not settings.openai_api_key:
             raise PermanentLLMError("OPENAI_API_KEY is not set (or use LLM_PROVIDER=offline)")
+        self.settings = settings
         self.model = settings.openai_model
-        self.max_tokens = settings.openai_max_tokens
+        self.server = (settings.openai_base_url or OPENAI_BASE_URL, settings.openai_model)
         self.client = openai.OpenAI(api_key=settings.openai_api_key,
                                     base_url=settings.openai_base_url,
                                     timeout=settings.openai_timeout_s, max_retries=0)
 
-    def _call(self, prompt: str, schema_name: str, schema: dict[str, Any]) -> LLMReply:
-        try:
-            response = self.client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": "system", "content": prompts.SYSTEM},
-                          {"role": "user", "content": prompt}],
-                response_format={"type": "json_schema", "json_schema": {
-                    "name": schema_name, "strict": True, "schema": schema}},
-                max_completion_tokens=self.max_tokens,
-            )
-        except Exception as exc:  # every client failure becomes a domain error
-            raise classify(exc) from exc
-        usage = {}
+    def _request(self, profile: ServerProfile, prompt: str, name: str,
+                 schema: dict[str, Any]) -> dict[str, Any]:
+        if not profile.schema_bounds:
+            schema = without_keywords(schema, BOUND_KEYWORDS)
+        text = prompt + schema_instructions(profile.mode, schema)
+        fmt = response_format(profile.mode, name, schema)
+        limit = request_params.reply_limit(
+            self.settings, request_params.prompt_tokens_estimate(prompts.SYSTEM, text, fmt))
+        request = {"model": self.model,
+                   "messages": request_params.messages(prompts.SYSTEM, text, profile.system_role),
+                   **request_params.token_limit(profile.token_param, limit),
+                   **request_params.sampling(self.settings)}
+        if fmt is not None:
+            request["response_format"] = fmt
+        return request
+
+    def _create(self, prompt: str, name: str, schema: dict[str, Any]) -> tuple[Any, ServerProfile]:
+        """One request; a refused request shape is sent once more in the next shape (same attempt)."""
+        profile = PROFILES.get(self.server, self.settings)
+        refused: list[str] = []
+        while True:
+            try:
+                response = self.client.chat.completions.create(**self._request(profile, prompt, name, schema))
+            except openai.APIStatusError as exc:
+                feature = refused_feature(exc, profile)
+                if feature is None:
+                    raise classify(exc, self.settings.quota_retry_after_s) from exc
+                fallback = None if feature in refused else adapted(profile, feature, self.settings, error_text(exc))
+                if fallback is None:
+                    raise PermanentLLMError(
+                        f"model server refused the request shape ({feature}: output mode {profile.mode}, "
+                        f"token parameter {profile.token_param}): HTTP {exc.status_code}: {exc.message}; "
+                        "see docs/models.md for the settings this server needs") from exc
+                refused.append(feature)
+                profile = fallback
+                continue
+            except Exception as exc:  # every other client failure becomes a domain error
+                raise classify(exc, self.settings.quota_retry_after_s) from exc
+            if refused:
+                PROFILES.remember(self.server, profile, refused)
+            return response, profile
+
+    def _ask(self, prompt: str, name: str, schema: dict[str, Any]) -> LLMReply:
+        """One model call (plus at most one fallback per refused feature) and its parsed reply."""
+        response, profile = self._create(prompt, name, schema)
+        usage = {"model_calls": 1}
         if response.usage is not None:
-            usage = {"prompt_tokens": response.usage.prompt_tokens or 0,
-                     "completion_tokens": response.usage.completion_tokens or 0}
+            usage.update(prompt_tokens=response.usage.prompt_tokens or 0,
+                         completion_tokens=response.usage.completion_tokens or 0)
         try:
             data = self._content(response)
         except MovieGenError as exc:
             exc.usage = usage  # the call was paid for even though its reply is unusable
             raise
-        return LLMReply(data=data, usage=usage, model=response.model or self.model)
+        return LLMReply(data=data, usage=usage, model=response.model or self.model, mode=profile.mode)
+
+    def _reply_budget(self, prompt: str, schema: dict[str, Any]) -> int:
+        """The reply tokens a request with this prompt and schema may use."""
+        estimate = request_params.prompt_tokens_estimate(prompts.SYSTEM, prompt, schema, schema)
+        return request_params.reply_limit(self.settings, estimate)
 
     @staticmethod
     def _content(response: Any) -> Any:
@@ -104,20 +110,16 @@ class OpenAIWriter:
             raise PermanentLLMError("model output was blocked by its content filter")
         if choice.finish_reason == "length":
             raise InvalidModelOutput("model reply was cut off by the token limit (finish_reason=length)")
-        try:
-            return json.loads(choice.message.content or "")
-        except json.JSONDecodeError as exc:
-            raise InvalidModelOutput(f"model reply is not valid JSON: {exc}") from None
+        return parse_json_reply(choice.message.content)
 
     def write_bible(self, idea: str, sets_total: int, segments_total: int,
                     ctx: CallContext) -> LLMReply:
-        """One call: the whole story bible."""
-        return self._call(prompts.bible_prompt(idea, sets_total, segments_total),
-                          "story_bible", bible_json_schema(sets_total))
+        """The whole story bible: one call, or the bible then batches of synopses for long outlines."""
+        return write_outline(self._ask, self._reply_budget, idea, sets_total, segments_total, ctx.feedback)
 
     def write_set(self, idea: str, bible: dict[str, Any], plan: SetPlan,
                   ctx: CallContext) -> LLMReply:
         """One call: exactly the segments of `plan`."""
         ids = [c["id"] for c in bible["characters"]]
-        return self._call(prompts.set_prompt(idea, bible, plan),
-                          f"story_set_{plan.set_number}", set_json_schema(plan, ids))
+        return self._ask(prompts.with_feedback(prompts.set_prompt(idea, bible, plan), ctx.feedback),
+                         f"story_set_{plan.set_number}", set_json_schema(plan, ids))

@@ -1,4 +1,4 @@
-"""Prompts for the story bible and for one set; the schema carries the exact structure."""
+"""Prompts for the story bible, its batches of set synopses and one set; the schema carries the structure."""
 
 from __future__ import annotations
 
@@ -12,33 +12,71 @@ SYSTEM = (
     "given schema exactly. Visual prompts are concrete and self-contained so that an image or video "
     "model can render each shot; characters keep the same look in every shot."
 )
+BIBLE_KEYS = ("title", "logline", "tone", "characters", "locations")
 
 
-def bible_prompt(idea: str, sets_total: int, segments_total: int) -> str:
-    """Ask for the title, roster, locations and one synopsis per set."""
+def with_feedback(prompt: str, feedback: str | None) -> str:
+    """The prompt, plus the previous attempt's validation error for the model to correct."""
+    if not feedback:
+        return prompt
+    return (f"{prompt}\n\nYour previous answer to this request was rejected: {feedback}\n"
+            "Correct that and answer again in full.")
+
+
+def bible_prompt(idea: str, sets_total: int, segments_total: int, synopses: int | None = None) -> str:
+    """Ask for the title, roster, locations and the first `synopses` set synopses (default: all)."""
+    synopses = sets_total if synopses is None else synopses
+    which = (f"exactly {sets_total} set synopses in order" if synopses == sets_total else
+             f"the synopses of the first {synopses} of the {sets_total} sets, in order (the rest are "
+             "written later)")
     return (
         f"Story idea: {idea}\n\n"
         f"Plan a film of {segments_total} segments (shots of a few seconds each), written in "
         f"{sets_total} consecutive sets. Write the story bible: a title, a logline, the tone, a roster "
         "of characters with short lowercase ids and a visual description precise enough to keep "
-        f"faces and costumes identical across shots, the main locations, and exactly {sets_total} set "
-        "synopses in order. Each synopsis says what happens in that set and how it ends, so that "
-        "each set picks up exactly where the previous one ends."
+        f"faces and costumes identical across shots, the main locations, and {which}. Each "
+        "synopsis says what happens in that set and how it ends, so that each set picks up exactly "
+        "where the previous one ends."
+    )
+
+
+def synopses_prompt(idea: str, bible: dict[str, Any], first: int, count: int, sets_total: int) -> str:
+    """Ask for the synopses of sets `first`..`first+count-1`, after the previous batch's last one."""
+    previous = bible["set_synopses"][-1]
+    return (
+        f"Story idea: {idea}\n\nStory bible:\n{_core(bible)}\n\n"
+        f"The outline of this film has {sets_total} sets. Set {first - 1} is: {previous['summary']} "
+        f"It ends with: {previous['ends_with']}\n"
+        f"Write the synopses of sets {first} to {first + count - 1} (exactly {count}), in order. "
+        "Each says what happens in that set and how it ends; each set picks up where the previous "
+        "one ends, and the story keeps moving towards its ending in set "
+        f"{sets_total}."
     )
 
 
 def set_prompt(idea: str, bible: dict[str, Any], plan: SetPlan) -> str:
-    """Ask for exactly the segments of one set, with the bible as shared context."""
+    """Ask for exactly the segments of one set, with the bible and the neighbouring synopses only.
+
+    The bible may carry only those synopses (a set task reads its own and its neighbours'), with
+    `sets_total` beside them.
+    """
     here = synopsis_of(bible, plan.set_number)
     previous = synopsis_of(bible, plan.set_number - 1)
+    following = synopsis_of(bible, plan.set_number + 1)
     before = previous["ends_with"] if previous else "the film opens"
-    context = {k: bible[k] for k in ("title", "logline", "tone", "characters", "locations")}
+    after = (f"The next set will be: {following['summary']}\n"
+             if following else "This is the last set: it ends the film.\n")
     return (
-        f"Story idea: {idea}\n\nStory bible:\n{json.dumps(context, ensure_ascii=False)}\n\n"
+        f"Story idea: {idea}\n\nStory bible:\n{_core(bible)}\n\n"
         f"Write set {plan.set_number} of {sets_in(bible)}: segments {plan.first} to {plan.last} "
         f"(exactly {plan.count}), numbered {plan.first}..{plan.last} in order.\n"
         f"The previous set ended with: {before}\n"
-        f"This set: {here['summary']}\nIt must end with: {here['ends_with']}\n"
-        "Use only the roster's character ids in 'characters' and 'dialogue'. Repeat each character's "
-        "visual description in every visual_prompt they appear in."
+        f"This set: {here['summary']}\nIt must end with: {here['ends_with']}\n{after}"
+        "Use only the roster's character ids in 'characters' and 'dialogue', each at most once in "
+        "'characters'. Repeat each character's visual description in every visual_prompt they "
+        "appear in. Do not repeat a phrase over and over."
     )
+
+
+def _core(bible: dict[str, Any]) -> str:
+    return json.dumps({k: bible[k] for k in BIBLE_KEYS}, ensure_ascii=False)

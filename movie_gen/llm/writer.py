@@ -10,20 +10,29 @@ from ..story_bible import SetPlan
 
 @dataclass
 class LLMReply:
-    """Parsed JSON from the model plus the token usage of the call."""
+    """Parsed JSON from the model, the token usage of the call(s), and the output mode used.
+
+    `usage` holds prompt_tokens, completion_tokens and model_calls (a bible written in batches
+    is several calls); `mode` is json_schema, json_object or prompt (empty for the offline writer).
+    """
 
     data: Any
     usage: dict[str, int] = field(default_factory=dict)
     model: str = ""
+    mode: str = ""
 
 
 @dataclass(frozen=True)
 class CallContext:
-    """Who is calling: used for logs and for the offline writer's seeded faults."""
+    """Who is calling (for logs and the offline writer's seeded faults), and what went wrong last time.
+
+    `feedback` is the previous attempt's validation error; the writer puts it in the prompt.
+    """
 
     job_id: str
     set_number: int | None = None
     attempt: int = 1
+    feedback: str | None = None
     run: int = 1
 
 
@@ -37,3 +46,12 @@ class ScriptWriter(Protocol):
 
     def write_set(self, idea: str, bible: dict[str, Any], plan: SetPlan,
                   ctx: CallContext) -> LLMReply: ...
+
+
+def add_usage(total: dict[str, int] | None, usage: dict[str, int] | None) -> dict[str, int] | None:
+    """The sum of two usage records; None (unknown) only when both are unknown."""
+    if usage is None:
+        return total
+    if total is None:
+        return dict(usage)
+    return {k: total.get(k, 0) + usage.get(k, 0) for k in {*total, *usage}}

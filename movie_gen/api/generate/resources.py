@@ -9,8 +9,6 @@ from flask_smorest import abort
 from ...files import UnsafePath, check_relative_dir, resolve_under
 from ...job_store import new_job_id
 from ...jobs import submit_job
-from ...settings import Settings
-from ...story_bible import max_sets_in_one_bible, plan_sets
 from ..auth import current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema
@@ -20,20 +18,6 @@ from ..responses import accepted_or_finished
 from .schemas import GenerateRequestSchema
 
 blp = Blueprint("generate", __name__, description="Turn a story idea into a movie script")
-
-
-def _check_outline_fits(settings: Settings, body: dict) -> None:
-    """A model writes the whole outline in one reply: refuse a job whose outline cannot fit."""
-    if settings.llm_provider != "openai":
-        return
-    sets_total = len(plan_sets(body["total_segments"], body["segments_per_set"]))
-    most = max_sets_in_one_bible(settings.openai_max_tokens)
-    if sets_total > most:
-        abort(400, errors={"segments_per_set": [
-            f"{body['total_segments']} segments at {body['segments_per_set']} per set make "
-            f"{sets_total} sets, but the story bible's outline fits at most {most} sets in one "
-            f"model reply (OPENAI_MAX_TOKENS={settings.openai_max_tokens}); put more segments in "
-            "each set"]})
 
 
 @blp.route("/generate-movie-auto")
@@ -56,7 +40,6 @@ class GenerateMovie(MethodView):
             resolve_under(services.settings.output_root, body["output_directory"])
         except UnsafePath as exc:
             abort(400, errors={"output_directory": [str(exc)]})
-        _check_outline_fits(services.settings, body)
         return run_once(
             services, "generate", body, new_job_id(),
             start=lambda job_id: submit_job(services, ext["celery"], body, current_owner(), job_id),

@@ -1,0 +1,63 @@
+"""Rules every text field of the model's output obeys: length bounds (also sent in the schema) and no loops."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from .errors import InvalidModelOutput
+
+# (min, max) characters of each text field; the schema carries them so constrained servers obey.
+LENGTHS: dict[str, tuple[int, int]] = {
+    "title": (1, 120), "logline": (10, 600), "tone": (3, 200),
+    "id": (1, 40), "name": (1, 80), "role": (2, 120), "visual_description": (20, 900),
+    "description": (5, 600), "summary": (10, 700), "ends_with": (5, 400),
+    "location": (2, 160), "action": (10, 1200), "visual_prompt": (20, 1800), "camera": (3, 200),
+    "narration": (1, 700), "mood": (2, 80), "line": (1, 500),
+}
+
+PHRASE_WORDS = 4  # a "phrase" is this many words in a row
+MAX_REPEATS = 3  # ... and may occur this many times in one field
+_WORD = re.compile(r"[\w']+")
+
+
+def text_schema(key: str, description: str | None = None) -> dict[str, Any]:
+    """The JSON schema of text field `key`, with its length bounds."""
+    low, high = LENGTHS[key]
+    schema: dict[str, Any] = {"type": "string", "minLength": low, "maxLength": high}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def repeated_phrase(text: str) -> tuple[str, int] | None:
+    """The most repeated phrase of `text` and its count, if it repeats more than MAX_REPEATS times."""
+    words = _WORD.findall(text.lower())
+    grams = Counter(tuple(words[i:i + PHRASE_WORDS]) for i in range(len(words) - PHRASE_WORDS + 1))
+    if not grams:
+        return None
+    phrase, count = grams.most_common(1)[0]
+    return (" ".join(phrase), count) if count > MAX_REPEATS else None
+
+
+def check_text(obj: Any, key: str, where: str) -> str:
+    """`obj[key]` stripped, or InvalidModelOutput naming the rule it breaks and the value."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidModelOutput(f"{where}: '{key}' must be a non-empty string, got {_show(value)}")
+    value = value.strip()
+    low, high = LENGTHS[key]
+    if not low <= len(value) <= high:
+        raise InvalidModelOutput(f"{where}: '{key}' must be {low} to {high} characters, "
+                                 f"got {len(value)}: {_show(value)}")
+    loop = repeated_phrase(value)
+    if loop:
+        raise InvalidModelOutput(f"{where}: '{key}' repeats the phrase {loop[0]!r} {loop[1]} times "
+                                 f"(at most {MAX_REPEATS} allowed)")
+    return value
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…'"
