@@ -119,6 +119,8 @@ def build_result(job: dict[str, Any], history: bool = True) -> dict[str, Any]:
         result["generation_summary"]["cancelled_set_numbers"] = cancelled
     if job.get("error"):
         result["error"] = job["error"]
+    if job.get("warnings"):
+        result["warnings"] = job["warnings"]
     if job.get("retry"):
         result["retry_info"].update(job["retry"], retry_results=retry_results(job, statuses, plans))
     return result
@@ -133,6 +135,10 @@ def write_metadata(svc: Services, job: dict[str, Any]) -> None:
         write_json_atomic(path, metadata_snapshot(job))
     except (OSError, StorageError) as exc:
         log.error("cannot write the metadata file: %s", exc, extra={"job_id": job["job_id"]})
+        warning = (f"the metadata file {job['file_stem']}_metadata.json could not be written ({exc}): "
+                   "it does not show this job's last state")
+        svc.store.add_warning(job["job_id"], warning)
+        job["warnings"] = [*job.get("warnings", []), warning]
 
 
 def finish_job(svc: Services, job_id: str, error: str | None = None,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .files import write_json_atomic
+from .files import UnsafePath, resolve_under, set_file_name, write_json_atomic
 
 JOBS_DIR = ".jobs"
 
@@ -33,3 +33,19 @@ def load_snapshot(output_root: Path, job_id: str) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return snapshot if isinstance(snapshot, dict) and snapshot.get("job_id") == job_id else None
+
+
+def set_on_disk(output_root: Path, snapshot: dict[str, Any], set_number: int) -> dict[str, Any] | None:
+    """A set file of this job that its metadata file does not know yet (written after it)."""
+    try:
+        directory = resolve_under(output_root, snapshot["request"]["output_directory"])
+        path = directory / set_file_name(snapshot["file_stem"], set_number)
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError, UnsafePath):
+        return None
+    if not isinstance(document, dict) or document.get("job_id") != snapshot["job_id"]:
+        return None
+    info = document.get("set_info") or {}
+    return {"file_path": path.relative_to(Path(output_root).resolve()).as_posix(),
+            "segments_count": len(document.get("segments") or []),
+            "token_usage": info.get("token_usage") or {}}

@@ -140,3 +140,8 @@ def reserve_stem(directory: Path, title: str, metadata: dict[str, Any], job_id: 
         except (OSError, ValueError):
             continue
     raise OSError(f"no free file name for {base!r} in {directory}")
+
+
+def set_file_name(stem: str, set_number: int) -> str:
+    """The file of one set: `<Story_Title>_set_01.json`."""
+    return f"{stem}_set_{set_number:02d}.json"

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import durable_record
 from .errors import LeaseLost, MovieGenError, PermanentLLMError, StorageError
-from .files import UnsafePath, reserve_stem, resolve_under, write_json_atomic
+from .files import UnsafePath, reserve_stem, resolve_under, set_file_name, write_json_atomic
 from .leases import UnitLease
 from .llm.feedback import validation_feedback
 from .llm.writer import CallContext
@@ -55,6 +55,9 @@ def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = 
     reply = _call_model(svc, job_id, lambda: svc.writer.write_bible(
         request["idea"], job["sets_total"], request["total_segments"], ctx))
     bible = validate_bible(reply.data, job["sets_total"])
+    job["tokens_prompt"] += int(reply.usage.get("prompt_tokens", 0))  # for the metadata file
+    job["tokens_completion"] += int(reply.usage.get("completion_tokens", 0))
+    job["llm_calls"] += int(reply.usage.get("model_calls", 1))
     stem = None
     if request["save_to_files"]:
         job["bible"], job["title"] = bible, bible["title"]
@@ -73,10 +76,6 @@ def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = 
     if saved != 1:
         raise PermanentLLMError("the story bible was retried meanwhile; this attempt is void")
     return bible
-
-
-def set_file_name(stem: str, set_number: int) -> str:
-    return f"{stem}_set_{set_number:02d}.json"
 
 
 def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,

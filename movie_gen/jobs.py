@@ -66,14 +66,36 @@ def _restore(svc: Services, job_id: str) -> dict[str, Any] | None:
     if snapshot is None:
         return None
     if snapshot.get("state") not in FINAL_STATES:
-        snapshot["state"] = "failed"
-        snapshot["error"] = "the job's live record was lost before it finished; retry it"
-        for record in snapshot.get("sets", []):
-            if record.get("status") not in (SET_SUCCESS, SET_FAILED):
-                record.update(status=SET_FAILED, error_message="lost before it finished")
+        _settle_unfinished(svc, snapshot)
     svc.store.restore(snapshot)
     log.warning("job restored from its metadata file", extra={"job_id": job_id})
     return snapshot
+
+
+def _settle_unfinished(svc: Services, snapshot: dict[str, Any]) -> None:
+    """A job lost while it ran comes back `failed` and retryable, knowing every set on disk.
+
+    Sets written after the metadata file count as written (their files say so, with their token
+    usage); no unit stays `running` or `retrying`, since nothing runs it any more.
+    """
+    snapshot.update(state="failed", error="the job's live record was lost before it finished; retry it")
+    usage = snapshot.setdefault("token_usage", {})
+    bible = snapshot.get("bible_record") or {}
+    bible["status"] = SET_SUCCESS if snapshot.get("bible") else SET_FAILED
+    snapshot["bible_record"] = bible
+    for record in snapshot.get("sets", []):
+        if record.get("status") == SET_SUCCESS:
+            continue
+        found = snapshot.get("file_stem") and durable_record.set_on_disk(
+            svc.settings.output_root, snapshot, record["set_number"])
+        if found:
+            for name in ("prompt_tokens", "completion_tokens"):
+                usage[name] = usage.get(name, 0) + int(found["token_usage"].get(name, 0))
+            usage["model_calls"] = usage.get("model_calls", 0) + int(found["token_usage"].get("model_calls", 1))
+            record.update(status=SET_SUCCESS, file_path=found["file_path"],
+                          segments_count=found["segments_count"])
+        elif record.get("status") != SET_FAILED:
+            record.update(status=SET_FAILED, error_message="lost before it finished")
 
 
 def wait_for_final(svc: Services, job_id: str, timeout_s: float) -> dict[str, Any] | None:

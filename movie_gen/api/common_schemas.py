@@ -108,6 +108,9 @@ class ResultSchema(Schema):
     retry_statistics = fields.Nested(RetryStatisticsSchema)
     metadata_file = fields.String()
     error = fields.String()
+    warnings = fields.List(fields.String(), metadata={
+        "description": "What the user should know that did not stop the job, e.g. a metadata file "
+                       "that could not be written"})
     sets_next = fields.String(allow_none=True, metadata={
         "description": "The URL of the next page of sets, when the job has more sets than shown"})
 
