@@ -121,6 +121,11 @@ def build_result(job: dict[str, Any], history: bool = True) -> dict[str, Any]:
         result["error"] = job["error"]
     if job.get("warnings"):
         result["warnings"] = job["warnings"]
+    if job.get("quota_not_before"):
+        result["retry_info"]["not_before"] = job["quota_not_before"]
+        result["error"] = job.get("quota_error")
+    if job.get("retry_scheduled_at"):
+        result["retry_info"]["scheduled_at"] = job["retry_scheduled_at"]
     if job.get("retry"):
         result["retry_info"].update(job["retry"], retry_results=retry_results(job, statuses, plans))
     return result

@@ -17,9 +17,10 @@ UNIT_STATUSES = (SET_PENDING, SET_RUNNING, SET_RETRYING, SET_SUCCESS, SET_FAILED
 BIBLE_UNIT = "bible"
 
 
-def now_iso() -> str:
-    """UTC timestamp with milliseconds, e.g. 2026-11-28T21:03:04.123Z."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def now_iso(at: float | None = None) -> str:
+    """UTC timestamp with milliseconds, e.g. 2026-11-28T21:03:04.123Z (now, or epoch `at`)."""
+    moment = datetime.now(timezone.utc) if at is None else datetime.fromtimestamp(at, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_timestamp(iso: str | None) -> float:

@@ -51,6 +51,7 @@ from .job_records import (  # noqa: F401  (the states are part of the store's vo
 )
 
 _PREFIX = "movie_gen:job:"
+SCHEDULED_RETRIES = "movie_gen:scheduled-retries"
 _INDEX = "movie_gen:jobs"
 _JSON_FIELDS = ("request", "bible", "retry", "warnings")
 _INT_FIELDS = ("sets_total", "tokens_prompt", "tokens_completion", "llm_calls")
@@ -213,7 +214,7 @@ class JobStore:
         keys = self.keys(job_id)
         unit = BIBLE_UNIT if set_number is None else str(set_number)
         names = ["job_id", "state", "run", "request", "bible", "title", "file_stem", "sets_total",
-                 "cancelled_at", "max_retries"]
+                 "cancelled_at", "max_retries", "quota_not_before", "quota_error"]
         pipe = self.redis.pipeline(transaction=False)
         pipe.hmget(keys[0], names)
         pipe.hmget(keys[1], [f"{unit}:{p}" for p in ("status", "task_id", "attempts", "record")])
@@ -325,6 +326,21 @@ class JobStore:
     def mark_sets_sent(self, job_id: str, run: int) -> bool:
         """True once per run: the caller sends that run's sets (a redelivered bible does not)."""
         return self._run("SETS_SENT", job_id, run)
+
+    def stop_for_quota(self, job_id: str, not_before: str, message: str) -> None:
+        """The model's quota is spent: the job's remaining units fail without a call."""
+        self._run("WRITE_JOB", job_id, "quota_not_before", not_before, "quota_error", message)
+
+    def schedule_retry(self, job_id: str, at: float, max_retries: int) -> None:
+        """Run the job's retry at `at` (epoch seconds); kept in Redis, so it survives restarts."""
+        self._run("WRITE_JOB", job_id, "retry_scheduled_at", now_iso(at), "scheduled_max_retries",
+                  str(max_retries))
+        self.redis.zadd(SCHEDULED_RETRIES, {job_id: at})
+
+    def take_due_retries(self, now: float, limit: int = 20) -> list[str]:
+        """Jobs whose scheduled retry is due, each taken by exactly one caller."""
+        due = self.redis.zrangebyscore(SCHEDULED_RETRIES, "-inf", now, start=0, num=limit)
+        return [job_id for job_id in due if self.redis.zrem(SCHEDULED_RETRIES, job_id)]
 
     def touch(self, job_id: str) -> None:
         """Record that the job is alive (e.g. a task waits for the rate limit)."""

@@ -19,6 +19,7 @@ from celery import Celery
 from .job_records import BIBLE_UNIT, SET_RETRYING, SET_RUNNING
 from .leases import WATCH, lease_key, watch
 from .pipeline import BIBLE_TASK, SET_TASK
+from .retries import run_due_retries
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,14 @@ def recover_lost_units(svc: Services, app: Celery, limit: int = 100) -> list[str
 
 
 def start_recovery_thread(app: Celery, svc: Services) -> threading.Thread:
-    """Check every RECOVERY_INTERVAL_S, for the life of the worker process."""
+    """Check every RECOVERY_INTERVAL_S, for the life of the worker process: lost units, and
+    retries scheduled for when a spent model quota is back."""
     def loop() -> None:
         while True:
             time.sleep(svc.settings.recovery_interval_s)
             try:
                 recover_lost_units(svc, app)
+                run_due_retries(svc, app)
             except Exception as exc:  # Redis or the broker is away: try again next round
                 log.warning("recovery check failed: %s", exc)
 

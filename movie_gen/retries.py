@@ -50,7 +50,8 @@ def start_retry(svc: Services, celery: Celery, job_id: str, max_retries: int) ->
     retry = {"retry_performed": True, "retry_timestamp": now_iso(), "retried_sets": failed,
              "retry_count": int(previous.get("retry_count", 0)) + 1}
     if not svc.store.begin_run(job_id, run, stalled, retry=retry, max_retries=str(max_retries),
-                               error="", cancelled_at="",
+                               error="", cancelled_at="", quota_not_before="", quota_error="",
+                               retry_scheduled_at="",
                                state=GENERATING if job.get("bible") else OUTLINING):
         raise RetryConflict("a retry of this job is already running")
     task_ids = {n: new_task_id() for n in failed}
@@ -70,6 +71,40 @@ def start_retry(svc: Services, celery: Celery, job_id: str, max_retries: int) ->
         raise
     log.info("retry queued for sets %s", failed, extra={"job_id": job_id})
     return failed
+
+
+def schedule_retry(svc: Services, celery: Celery, job_id: str, max_retries: int) -> float | None:
+    """Retry the job once its quota's `not_before` has passed; now, if it already has.
+
+    Returns the time the retry is scheduled for (epoch seconds), or None when it started now.
+    """
+    job = svc.store.get(job_id)
+    if job is None:
+        raise RetryConflict("the job's record is gone")
+    if not job.get("quota_not_before"):
+        raise RetryConflict("this job has no not_before to wait for (its model quota did not run "
+                            "out); retry it now")
+    _check_retryable(job, svc.settings)
+    at = parse_timestamp(job["quota_not_before"])
+    if at <= time.time():
+        start_retry(svc, celery, job_id, max_retries)
+        return None
+    svc.store.schedule_retry(job_id, at, max_retries)
+    log.info("retry scheduled for %s", job["quota_not_before"], extra={"job_id": job_id})
+    return at
+
+
+def run_due_retries(svc: Services, celery: Celery) -> list[str]:
+    """Start the scheduled retries that are due (each worker's recovery check calls this)."""
+    started = []
+    for job_id in svc.store.take_due_retries(time.time()):
+        job = svc.store.get(job_id)
+        try:
+            start_retry(svc, celery, job_id, int((job or {}).get("scheduled_max_retries") or 3))
+            started.append(job_id)
+        except RetryConflict as exc:
+            log.warning("scheduled retry not started: %s", exc, extra={"job_id": job_id})
+    return started
 
 
 def _reset_unit(svc: Services, job_id: str, number: int | None, record: dict[str, Any],

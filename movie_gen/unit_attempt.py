@@ -22,6 +22,7 @@ from .errors import (
     LeaseLost,
     MovieGenError,
     PermanentLLMError,
+    QuotaExhausted,
     StoreUnavailable,
     TransientLLMError,
 )
@@ -100,6 +101,13 @@ def finished_outcome(unit: Unit) -> dict[str, Any] | None:
         if record["status"] == SET_FAILED:
             raise UnitFailed(record.get("error_message") or "failed")
         return {"set_number": unit.set_number, "status": record["status"]}
+    if context.get("quota_not_before"):  # the quota ran out in another unit: no call is made
+        message = f"Set {unit.set_number} was not attempted: {context['quota_error']}" \
+            if unit.set_number is not None else f"The story bible was not attempted: {context['quota_error']}"
+        if svc.store.update_unit_if(unit.job_id, unit.set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
+                                    SET_FAILED, record={**record, "error_message": message}, expected=record):
+            unwatch(svc.store.redis, unit.job_id, unit.set_number)
+        raise UnitFailed(message)
     if context.get("cancelled_at"):  # `running` here means an earlier delivery died mid-attempt
         svc.store.update_unit_if(unit.job_id, unit.set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
                                  SET_CANCELLED)
@@ -133,11 +141,19 @@ def run_attempt(unit: Unit, retries: int, work: Callable[[int], dict[str, Any]])
         if isinstance(exc, RETRYABLE) and retries < budget:
             exc.pending_retry = PendingRetry(unit, record, error_class(exc))  # type: ignore[attr-defined]
             raise exc from (None if exc is raw else raw)
+        if isinstance(exc, QuotaExhausted):  # no other unit of the job calls the model now
+            svc.store.stop_for_quota(job_id, exc.not_before_iso, quota_message(exc.not_before_iso))
         return _fail(unit, record, exc)
     record = attempts.finish(svc.store, job_id, set_number, record, status=SET_SUCCESS,
                              lease=unit.fence, **fields)
     unwatch(svc.store.redis, job_id, set_number)
     return record
+
+
+def quota_message(not_before: str) -> str:
+    """What a job whose model quota ran out says to its user."""
+    return (f"the model's quota or billing limit is exhausted; retry after {not_before} "
+            "(POST /retry-failed-story-sets with \"when\": \"not_before\", or movie-gen retry --when-ready)")
 
 
 def _fail(unit: Unit, record: dict[str, Any], exc: MovieGenError) -> dict[str, Any]:

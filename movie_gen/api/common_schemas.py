@@ -69,6 +69,10 @@ class RetryInfoSchema(Schema):
     retried_sets = fields.List(fields.Integer())
     retry_count = fields.Integer()
     retry_results = fields.List(fields.Nested(RetryResultSchema))
+    not_before = fields.String(metadata={
+        "description": "The model's quota ran out: no retry can succeed before this time (UTC)"})
+    scheduled_at = fields.String(metadata={
+        "description": "A retry is scheduled for this time (`\"when\": \"not_before\"`)"})
 
 
 class TokenUsageSchema(Schema):

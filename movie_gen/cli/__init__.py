@@ -178,7 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             return _export(client, args)
         if args.command == "retry":
-            job = client.retry(args.job_id, args.max_retries)
+            job = client.retry(args.job_id, args.max_retries, "not_before" if args.when_ready else "now")
+            scheduled = job["result"]["retry_info"].get("scheduled_at")
+            if scheduled:
+                print(json.dumps(job["result"], indent=2) if args.json else
+                      f"Retry of job {job['job_id']} scheduled for {scheduled}; "
+                      f"follow it with: movie-gen status {job['job_id']}")
+                return 0
             if not args.json:
                 console.print(f"Retrying job {job['job_id']}")
             return _follow_and_finish(client, console, job["job_id"], args.json, settings)

@@ -63,9 +63,9 @@ class ApiClient:
     def generate(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/generate-movie-auto", json=body, headers=ASYNC)[1]
 
-    def retry(self, job_id: str, max_retries: int) -> dict[str, Any]:
+    def retry(self, job_id: str, max_retries: int, when: str = "now") -> dict[str, Any]:
         return self._call("POST", "/retry-failed-story-sets", headers=ASYNC,
-                          json={"job_id": job_id, "max_retries": max_retries})[1]
+                          json={"job_id": job_id, "max_retries": max_retries, "when": when})[1]
 
     def jobs(self, state: str | None, limit: int, cursor: str | None = None) -> dict[str, Any]:
         params = {k: v for k, v in {"state": state, "limit": limit, "cursor": cursor}.items() if v}

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("job_id")
     retry.add_argument("--max-retries", type=int, default=3, help="retries per set (1-10, default 3)")
     retry.add_argument("--json", action="store_true", help="print the result object as JSON")
+    retry.add_argument("--when-ready", action="store_true",
+                       help="schedule the retry for when the job's spent model quota is back "
+                            "(its not_before), and return at once")
     jobs = sub.add_parser("jobs", help="list recent jobs, newest first")
     jobs.add_argument("--state", help="only jobs in this state (e.g. partial, completed)")
     jobs.add_argument("--limit", type=int, default=20, help="how many (1-100, default 20)")

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from ...jobs import find_job
-from ...retries import RetryConflict, start_retry
+from ...retries import RetryConflict, schedule_retry, start_retry
 from ..auth import current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema
@@ -45,10 +45,14 @@ class RetryFailedSets(MethodView):
 
         def start(_: str) -> None:
             try:
-                start_retry(services, ext["celery"], job_id, body["max_retries"])
+                if body["when"] == "not_before":
+                    schedule_retry(services, ext["celery"], job_id, body["max_retries"])
+                else:
+                    start_retry(services, ext["celery"], job_id, body["max_retries"])
             except RetryConflict as exc:
                 abort(409, message=str(exc))
 
-        return run_once(services, "retry", {"job_id": job_id, "max_retries": body["max_retries"]},
+        key = {"job_id": job_id, "max_retries": body["max_retries"], "when": body["when"]}
+        return run_once(services, "retry", key,
                         job_id, start=start,
                         answer=lambda _: accepted_or_finished(services, job_id, wait))

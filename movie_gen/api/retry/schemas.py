@@ -13,6 +13,9 @@ class RetryRequestSchema(Schema):
     job_id = fields.String(validate=validate.Length(1, 64))
     max_retries = fields.Integer(strict=True, load_default=3, validate=validate.Range(1, 10))
     wait = fields.Float(validate=validate.Range(0, 300))
+    when = fields.String(load_default="now", validate=validate.OneOf(["now", "not_before"]), metadata={
+        "description": "`not_before`: run the retry once the job's spent model quota is back "
+                       "(`result.retry_info.not_before`); the schedule survives restarts"})
 
     @validates_schema
     def _one_job(self, data: dict, **_: object) -> None:
