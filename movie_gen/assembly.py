@@ -65,6 +65,8 @@ def set_entry(record: dict[str, Any], history: bool = True) -> dict[str, Any]:
         entry["attempt_history"] = record.get("attempts", [])
     if record["status"] == SET_SUCCESS:
         entry["segments_count"] = record.get("segments_count", 0)
+        if record.get("token_usage") is not None:
+            entry["token_usage"] = record["token_usage"]
         if record.get("file_path"):
             entry["file_path"] = record["file_path"]
     elif record["status"] == SET_FAILED:
@@ -88,6 +90,7 @@ def build_result(job: dict[str, Any], history: bool = True) -> dict[str, Any]:
         "job_id": job["job_id"],
         "story_title": job.get("title"),
         "provider": job.get("provider"),
+        "output_mode": job.get("output_mode"),
         "generation_summary": {
             "total_segments_requested": request["total_segments"],
             "total_segments_generated": sum(plans.get(n, 0) for n in ok),

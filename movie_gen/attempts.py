@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .errors import LeaseLost
+from .errors import LeaseLost, MovieGenError
 from .job_store import SET_FAILED, SET_RETRYING, SET_RUNNING, JobStore, now_iso
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,18 @@ def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[st
            *, status: str, error: BaseException | None = None, error_class: str | None = None,
            delay_s: float | None = None, segments: list[dict[str, Any]] | None = None,
            lease: tuple[str, str] | None = None, **fields: Any) -> dict[str, Any]:
-    """Close the last attempt with its outcome and store the unit's new status (and segments)."""
+    """Close the last attempt with its outcome and store the unit's new status (and segments).
+
+    The attempt keeps the token usage of its model calls: a dict, or None when unknown (a call
+    that timed out); a unit's `token_usage` is that of its successful attempt.
+    """
     entry = record["attempts"][-1]
     entry["finished_at"] = now_iso()
     entry["outcome"] = "error" if error is not None else "success"
+    if error is not None and isinstance(error, MovieGenError):
+        entry["token_usage"] = error.usage
+    elif "token_usage" in fields:
+        entry["token_usage"] = fields["token_usage"]
     if error is not None:
         entry["error_class"] = error_class
         entry["error"] = str(error)

@@ -35,14 +35,15 @@ def output_dir(svc: Services, job: dict[str, Any]) -> Path:
 
 
 def _call_model(svc: Services, job_id: str, call) -> Any:
-    """Make one model call and record its token usage on the job, even when it fails."""
+    """Make one model call and record its token usage (and output mode) on the job, even when it
+    fails; a failed call's usage is also kept on the error, for its attempt record."""
     try:
         reply = call()
     except MovieGenError as exc:
         if exc.usage:
             svc.store.add_usage(job_id, exc.usage)
         raise
-    svc.store.add_usage(job_id, reply.usage)
+    svc.store.add_usage(job_id, reply.usage, getattr(reply, "mode", None))
     return reply
 
 
@@ -106,7 +107,8 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,
         segments, usage = validate_segments(reply.data, plan, roster), reply.usage
     else:
         segments = saved
-    result: dict[str, Any] = {"segments_count": len(segments), "segments": segments}
+    result: dict[str, Any] = {"segments_count": len(segments), "segments": segments,
+                              "token_usage": usage}
     if path is None:
         return result
     if lease is not None and not lease.held():

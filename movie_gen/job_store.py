@@ -248,6 +248,11 @@ class JobStore:
         ids = self.redis.hmget(self.keys(job_id)[1], [f"{n}:task_id" for n in range(1, total + 1)])
         return {n: task_id for n, task_id in enumerate(ids, start=1) if task_id}
 
+    def all_segments(self, job_id: str) -> dict[int, list[dict[str, Any]]]:
+        """Every stored set's segments, by set number (one read, for the assembled script)."""
+        raw = self.redis.hgetall(self.keys(job_id)[3])
+        return {int(n): json.loads(v) for n, v in raw.items()}
+
     def get_segments(self, job_id: str, set_number: int) -> list[dict[str, Any]] | None:
         raw = self.redis.hget(self.keys(job_id)[3], str(set_number))
         return json.loads(raw) if raw else None
@@ -346,9 +351,10 @@ class JobStore:
         """Record that the job is alive (e.g. a task waits for the rate limit)."""
         self._run("WRITE_JOB", job_id)
 
-    def add_usage(self, job_id: str, usage: dict[str, int]) -> None:
-        """Add one attempt's token usage (`model_calls` calls, default 1) to the job's totals."""
-        self._run("ADD_USAGE", job_id, "tokens_prompt", int(usage.get("prompt_tokens", 0)),
+    def add_usage(self, job_id: str, usage: dict[str, int], mode: str | None = None) -> None:
+        """Add one attempt's token usage (`model_calls` calls, default 1) to the job's totals, and
+        the structured-output mode its reply used."""
+        self._run("ADD_USAGE", job_id, mode or "", "tokens_prompt", int(usage.get("prompt_tokens", 0)),
                   "tokens_completion", int(usage.get("completion_tokens", 0)),
                   "llm_calls", int(usage.get("model_calls", 1)))
 

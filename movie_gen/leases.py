@@ -23,6 +23,22 @@ from .job_records import BIBLE_UNIT
 
 log = logging.getLogger(__name__)
 WATCH = "movie_gen:watch"
+_DROP_IF = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def holder_is_dead(token: str) -> bool:
+    """Whether a lease's holder was a process of this machine that has died (its pid is gone)."""
+    host, _, rest = token.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's process: only its lease's lapse tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def lease_key(job_id: str, set_number: int | None) -> str:
@@ -55,13 +71,23 @@ class UnitLease:
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> bool:
-        """Take the lease if no live attempt holds it; start the heartbeat."""
+        """Take the lease if no live attempt holds it; start the heartbeat.
+
+        A lease whose holder was a process of this machine that no longer exists (a pool process
+        killed mid-attempt) is taken over at once instead of waiting for it to lapse.
+        """
         if not self.lock.acquire(token=self.token):
-            return False
+            holder = self.holder()
+            if not (holder and holder_is_dead(holder) and self._drop(holder)
+                    and self.lock.acquire(token=self.token)):
+                return False
         watch(self.client, self.job_id, self.set_number, self.ttl_s * 1.5)
         self._thread = threading.Thread(target=self._beat, name=f"lease {self.key}", daemon=True)
         self._thread.start()
         return True
+
+    def _drop(self, token: str) -> bool:
+        return bool(self.client.eval(_DROP_IF, 1, self.key, token))
 
     def holder(self) -> str | None:
         """Who holds the lease now (the worker identity in its token), if anyone."""

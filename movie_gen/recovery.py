@@ -17,7 +17,7 @@ import time
 from celery import Celery
 
 from .job_records import BIBLE_UNIT, SET_RETRYING, SET_RUNNING
-from .leases import WATCH, lease_key, watch
+from .leases import WATCH, holder_is_dead, lease_key, watch
 from .pipeline import BIBLE_TASK, SET_TASK
 from .retries import run_due_retries
 from .services import Services
@@ -34,7 +34,8 @@ def recover_lost_units(svc: Services, app: Celery, limit: int = 100) -> list[str
             continue  # another worker's check took it
         job_id, _, unit = member.partition(":")
         set_number = None if unit == BIBLE_UNIT else int(unit)
-        if client.exists(lease_key(job_id, set_number)):
+        holder = client.get(lease_key(job_id, set_number))
+        if holder and not holder_is_dead(holder):
             watch(client, job_id, set_number, svc.settings.lease_ttl_s)  # alive: a late heartbeat
             continue
         record = svc.store.get_record(job_id, set_number)

@@ -26,10 +26,11 @@ def assemble_script(svc: Services, job: dict[str, Any]) -> dict[str, Any]:
     bible = job.get("bible") or {}
     segments: list[dict[str, Any]] = []
     missing = []
+    stored = svc.store.all_segments(job["job_id"])
     for record in job["sets"]:
         found = None
         if record["status"] == SET_SUCCESS:
-            found = svc.store.get_segments(job["job_id"], record["set_number"])
+            found = stored.get(record["set_number"])
             if found is None and record.get("file_path"):
                 found = _segments_from_file(svc, record["file_path"])
         if found is None:

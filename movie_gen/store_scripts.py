@@ -124,9 +124,11 @@ touch()
 return 1
 """
 
-# ARGV[3..]: counter / increment pairs (token usage of one model call).
+# ARGV[3] the reply's structured-output mode ('' none), [4..] counter / increment pairs (the
+# token usage of one attempt's calls).
 ADD_USAGE = _PRELUDE + """
-for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'output_mode', ARGV[3]) end
+for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 touch()
 return 1
 """

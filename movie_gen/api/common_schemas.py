@@ -29,6 +29,10 @@ class AttemptSchema(Schema):
     error_class = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
     delay_s = fields.Float(allow_none=True, metadata={"description": "The wait chosen before the next attempt"})
+    delivery = fields.Integer(metadata={"description": "Which delivery of this attempt (a worker lost "
+                                        "during an attempt leaves a `worker_lost` entry)"})
+    token_usage = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True, metadata={
+        "description": "Tokens and calls of this attempt; null when unknown (a call that timed out)"})
 
 
 class SetEntrySchema(Schema):
@@ -40,6 +44,8 @@ class SetEntrySchema(Schema):
     last_segment = fields.Integer()
     attempts = fields.Integer()
     attempt_history = fields.List(fields.Nested(AttemptSchema))
+    token_usage = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "Tokens and calls of the set's successful attempt"})
     file_path = fields.String(metadata={"example": "generated_movie_script/Your_Story_Title_set_01.json"})
     error = fields.String()
 
@@ -104,6 +110,9 @@ class ResultSchema(Schema):
     logline = fields.String()
     provider = fields.String(allow_none=True, metadata={
         "description": "`openai`, or `offline` for the built-in demo writer"})
+    output_mode = fields.String(allow_none=True, metadata={
+        "description": "How the model server was asked for JSON: json_schema, json_object or prompt "
+                       "(null for the offline writer)"})
     generation_summary = fields.Nested(GenerationSummarySchema)
     retry_info = fields.Nested(RetryInfoSchema)
     sets = fields.List(fields.Nested(SetEntrySchema))
