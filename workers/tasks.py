@@ -29,8 +29,9 @@ use_worker_services()
 # (0-10) is checked in `run_attempt`; 10 is the API's ceiling.
 # Successes are not stored as results (nothing reads them; the job store holds each unit's
 # outcome), failures are, so `celery inspect`, Flower and the result backend show them.
+TRANSIENT = (*RETRYABLE, *STORE_ERRORS)
 UNIT_POLICY = dict(
-    bind=True, base=UnitTask, autoretry_for=(*RETRYABLE, *STORE_ERRORS), max_retries=10,
+    bind=True, base=UnitTask, max_retries=10,
     retry_backoff=_settings.retry_backoff_base, retry_backoff_max=_settings.retry_backoff_max,
     retry_jitter=_settings.retry_jitter, ignore_result=True, store_errors_even_if_ignored=True)
 
@@ -42,7 +43,7 @@ def _setup_logging(logger: logging.Logger, **_: Any) -> None:
     configure_logging(settings.log_format, settings.log_level, logger)
 
 
-@app.task(name=BIBLE_TASK, **UNIT_POLICY)
+@app.task(name=BIBLE_TASK, autoretry_for=TRANSIENT, **UNIT_POLICY)
 def story_bible(self, job_id: str, slot_at: int | None = None) -> dict[str, Any]:
     """Write the job's story bible (title, roster, locations, one synopsis per set), then send the sets."""
     svc = get_services()
@@ -62,7 +63,7 @@ def story_bible(self, job_id: str, slot_at: int | None = None) -> dict[str, Any]
     return {"job_id": job_id, "status": SET_SUCCESS}
 
 
-@app.task(name=SET_TASK, **UNIT_POLICY)
+@app.task(name=SET_TASK, autoretry_for=TRANSIENT, **UNIT_POLICY)
 def generate_set(self, job_id: str, set_number: int, slot_at: int | None = None) -> dict[str, Any]:
     """Write one set of segments; a set that fails for good raises (FAILURE), the chord goes on."""
     svc = get_services()
