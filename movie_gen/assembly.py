@@ -187,14 +187,24 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
 
 
 def _fail_unfinished(svc: Services, job: dict[str, Any], error: str) -> bool:
-    """Mark every unit without an outcome failed with `error`; whether there was any."""
+    """Mark every unit without an outcome failed with `error`; whether there was any.
+
+    Each unit is changed by compare-and-set on the record just read, so an attempt that wrote
+    meanwhile is read again rather than overwritten (a few times at most).
+    """
     unfinished = (SET_PENDING, SET_RUNNING, SET_RETRYING)
     marked = False
-    units = [(s["set_number"], s, f"Set {s['set_number']} did not finish: {error}") for s in job["sets"]]
-    units.append((None, job.get("bible_record") or {}, f"The story bible did not finish: {error}"))
-    for number, record, message in units:
-        if record.get("status") in unfinished:
-            svc.store.update_unit_if(job["job_id"], number, unfinished, SET_FAILED,
-                                     record={**record, "error_message": message}, expected=record)
-            marked = True
+    units = [(s["set_number"], f"Set {s['set_number']} did not finish: {error}")
+             for s in job["sets"] if s["status"] in unfinished]
+    if (job.get("bible_record") or {}).get("status", SET_PENDING) in unfinished:
+        units.append((None, f"The story bible did not finish: {error}"))
+    for number, message in units:
+        for _ in range(5):
+            record = svc.store.get_record(job["job_id"], number)
+            if record is None or record.get("status") not in unfinished:
+                break
+            if svc.store.update_unit_if(job["job_id"], number, unfinished, SET_FAILED,
+                                        record={**record, "error_message": message}, expected=record):
+                marked = True
+                break
     return marked

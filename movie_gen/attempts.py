@@ -39,7 +39,7 @@ def start(store: JobStore, job_id: str, set_number: int | None, record: dict[str
     record.pop("error", None)
     written = store.put_unit_if_owned(job_id, set_number, record, task_id, lease=lease)
     if written < 0:
-        raise LeaseLost("the unit's lease was lost, or its job has ended")
+        raise LeaseLost("the unit's lease was lost, or its job has ended", job_ended=written == -2)
     return (record if written else None), lost
 
 
@@ -68,7 +68,8 @@ def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[st
     record.update(status=status, **fields)
     written = store.put_unit_if_owned(job_id, set_number, record, record["task_id"], segments, lease)
     if written < 0:
-        raise LeaseLost("the unit's lease was lost, or its job has ended: this outcome is dropped")
+        raise LeaseLost("the unit's lease was lost, or its job has ended: this outcome is dropped",
+                        job_ended=written == -2)
     if not written:
         log.warning("outcome of an earlier run dropped: the unit was retried since",
                     extra={"job_id": job_id, "set_number": set_number})

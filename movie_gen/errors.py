@@ -73,6 +73,10 @@ class LeaseLost(Exception):
     """This attempt no longer holds its unit's lease (another delivery took over, or the job
     ended): it must not write anything, nor report an outcome."""
 
+    def __init__(self, message: str, job_ended: bool = False) -> None:
+        super().__init__(message)
+        self.job_ended = job_ended
+
 
 RETRYABLE = (TransientLLMError, InvalidModelOutput)
 STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError)

@@ -52,7 +52,8 @@ def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = 
     """Ask the model for the bible, validate it, claim the job's file names, store it."""
     job = load_job(svc, job_id)
     request = job["request"]
-    ctx = CallContext(job_id, None, attempt, validation_feedback(job.get("bible_record")))
+    ctx = CallContext(job_id, None, attempt, validation_feedback(job.get("bible_record")),
+                      pace=svc.limiter.pace)
     reply = _call_model(svc, job_id, lambda: svc.writer.write_bible(
         request["idea"], job["sets_total"], request["total_segments"], ctx))
     bible = validate_bible(reply.data, job["sets_total"])
@@ -103,7 +104,8 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,
     if saved is None:
         reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
             request["idea"], bible, plan, CallContext(
-            job_id, set_number, attempt, feedback=validation_feedback(record), run=int(record.get("run", 1)))))
+            job_id, set_number, attempt, feedback=validation_feedback(record), run=int(record.get("run", 1)),
+            pace=svc.limiter.pace)))
         segments, usage = validate_segments(reply.data, plan, roster), reply.usage
     else:
         segments = saved

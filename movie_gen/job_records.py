@@ -13,7 +13,6 @@ FINAL_STATES = (COMPLETED, PARTIAL, FAILED, CANCELLED)
 STATES = (QUEUED, OUTLINING, GENERATING, *FINAL_STATES)
 SET_PENDING, SET_RUNNING, SET_RETRYING = "pending", "running", "retrying"
 SET_SUCCESS, SET_FAILED, SET_CANCELLED = "success", "failed", "cancelled"
-UNIT_STATUSES = (SET_PENDING, SET_RUNNING, SET_RETRYING, SET_SUCCESS, SET_FAILED, SET_CANCELLED)
 BIBLE_UNIT = "bible"
 
 
@@ -37,11 +36,9 @@ def new_job_id() -> str:
 
 
 def encode_unit(unit: str, record: dict[str, Any]) -> dict[str, str]:
-    """A unit's record as the fields of the units hash: status, task id, attempt count, record."""
+    """A unit's record as the fields of the units hash: status, task id, record."""
     body = {k: v for k, v in record.items() if k not in ("status", "task_id")}
-    fields = {f"{unit}:status": record.get("status", SET_PENDING),
-              f"{unit}:attempts": str(len(record.get("attempts", []))),
-              f"{unit}:record": json.dumps(body)}
+    fields = {f"{unit}:status": record.get("status", SET_PENDING), f"{unit}:record": json.dumps(body)}
     if record.get("task_id"):
         fields[f"{unit}:task_id"] = record["task_id"]
     return fields

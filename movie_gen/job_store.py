@@ -55,6 +55,7 @@ SCHEDULED_RETRIES = "movie_gen:scheduled-retries"
 _INDEX = "movie_gen:jobs"
 _JSON_FIELDS = ("request", "bible", "retry", "warnings")
 _INT_FIELDS = ("sets_total", "tokens_prompt", "tokens_completion", "llm_calls")
+UNIT_FIELDS = ("status", "task_id", "record")  # of each unit in the units hash
 
 
 class JobStore:
@@ -198,8 +199,7 @@ class JobStore:
             return None
         total = int(raw.get("sets_total") or 0)
         numbers = list(range(first_set, min(total, first_set + limit - 1) + 1))
-        names = [f"{u}:{part}" for u in [*map(str, numbers), BIBLE_UNIT]
-                 for part in ("status", "task_id", "attempts", "record")]
+        names = [f"{u}:{part}" for u in [*map(str, numbers), BIBLE_UNIT] for part in UNIT_FIELDS]
         units = dict(zip(names, self.redis.hmget(keys[1], names)))
         job = _decode_job(raw, {k: v for k, v in units.items() if v is not None})
         if job is None or units.get(f"{BIBLE_UNIT}:record") is None or line is None:
@@ -217,14 +217,13 @@ class JobStore:
                  "cancelled_at", "max_retries", "quota_not_before", "quota_error"]
         pipe = self.redis.pipeline(transaction=False)
         pipe.hmget(keys[0], names)
-        pipe.hmget(keys[1], [f"{unit}:{p}" for p in ("status", "task_id", "attempts", "record")])
+        pipe.hmget(keys[1], [f"{unit}:{p}" for p in UNIT_FIELDS])
         neighbours = [] if set_number is None else [str(n) for n in (set_number - 1, set_number,
                                                                      set_number + 1)]
         pipe.hmget(keys[2], neighbours or ["-"])
         fields, unit_values, synopses = pipe.execute()
         raw = {k: v for k, v in zip(names, fields) if v is not None}
-        units = dict(zip([f"{unit}:{p}" for p in ("status", "task_id", "attempts", "record")],
-                         unit_values))
+        units = dict(zip([f"{unit}:{p}" for p in UNIT_FIELDS], unit_values))
         job = _decode_job(raw, {k: v for k, v in units.items() if v is not None})
         if job is None or units[f"{unit}:record"] is None:
             return None
@@ -237,9 +236,8 @@ class JobStore:
     def get_record(self, job_id: str, set_number: int | None) -> dict[str, Any] | None:
         """One unit's record (`None` for the bible)."""
         unit = BIBLE_UNIT if set_number is None else str(set_number)
-        values = self.redis.hmget(self.keys(job_id)[1],
-                                  [f"{unit}:{p}" for p in ("status", "task_id", "attempts", "record")])
-        units = dict(zip([f"{unit}:{p}" for p in ("status", "task_id", "attempts", "record")], values))
+        names = [f"{unit}:{p}" for p in UNIT_FIELDS]
+        units = dict(zip(names, self.redis.hmget(self.keys(job_id)[1], names)))
         return decode_unit(units, unit) if units[f"{unit}:record"] else None
 
     def set_task_ids(self, job_id: str) -> dict[int, str]:
@@ -252,10 +250,6 @@ class JobStore:
         """Every stored set's segments, by set number (one read, for the assembled script)."""
         raw = self.redis.hgetall(self.keys(job_id)[3])
         return {int(n): json.loads(v) for n, v in raw.items()}
-
-    def get_segments(self, job_id: str, set_number: int) -> list[dict[str, Any]] | None:
-        raw = self.redis.hget(self.keys(job_id)[3], str(set_number))
-        return json.loads(raw) if raw else None
 
     def list_jobs(self, owner: str | None, state: str | None, limit: int,
                   cursor: tuple[float, str] | None) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
@@ -309,10 +303,6 @@ class JobStore:
         """Set the final `state` unless a newer run has started; announce it to waiting clients."""
         done = self._run("FINALIZE", job_id, run, *_pairs({"state": state, **extra}))
         if done:
-            pipe = self.redis.pipeline(transaction=False)
-            for key in self.keys(job_id):  # the job's keys outlive it by the same time to live
-                pipe.expire(key, self.ttl_s)
-            pipe.execute()
             self.publish_final(job_id, state)
         return done
 
@@ -332,6 +322,13 @@ class JobStore:
         """True once per run: the caller sends that run's sets (a redelivered bible does not)."""
         return self._run("SETS_SENT", job_id, run)
 
+    def clear_sets_sent(self, job_id: str, run: int) -> None:
+        """Sending the sets failed: the next delivery of the bible task sends them."""
+        self._run("WRITE_JOB", job_id, "sets_sent", "")
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return bool(self.redis.hget(self.key(job_id), "cancelled_at"))
+
     def stop_for_quota(self, job_id: str, not_before: str, message: str) -> None:
         """The model's quota is spent: the job's remaining units fail without a call."""
         self._run("WRITE_JOB", job_id, "quota_not_before", not_before, "quota_error", message)
@@ -341,6 +338,13 @@ class JobStore:
         self._run("WRITE_JOB", job_id, "retry_scheduled_at", now_iso(at), "scheduled_max_retries",
                   str(max_retries))
         self.redis.zadd(SCHEDULED_RETRIES, {job_id: at})
+
+    def scheduled_max_retries(self, job_id: str) -> int:
+        return int(self.redis.hget(self.key(job_id), "scheduled_max_retries") or 3)
+
+    def set_fields(self, job_id: str, **fields: Any) -> None:
+        """Change some of the job's fields (only while the job exists)."""
+        self._run("WRITE_JOB", job_id, *_pairs(fields))
 
     def take_due_retries(self, now: float, limit: int = 20) -> list[str]:
         """Jobs whose scheduled retry is due, each taken by exactly one caller."""
@@ -390,21 +394,12 @@ class JobStore:
     def put_delivery(self, job_id: str, set_number: int | None, options: dict[str, Any]) -> None:
         """How to send the unit's message again (task id, chord, retries), for the recovery check."""
         unit = BIBLE_UNIT if set_number is None else str(set_number)
-        self.redis.hset(self.keys(job_id)[1], f"{unit}:delivery", json.dumps(options))
+        self._run("WRITE_UNIT_FIELD", job_id, f"{unit}:delivery", json.dumps(options))
 
     def get_delivery(self, job_id: str, set_number: int | None) -> dict[str, Any] | None:
         unit = BIBLE_UNIT if set_number is None else str(set_number)
         raw = self.redis.hget(self.keys(job_id)[1], f"{unit}:delivery")
         return json.loads(raw) if raw else None
-
-    def mark_reported(self, job_id: str, set_number: int | None, task_id: str) -> None:
-        """The unit's task has reported its outcome to the chord (a redelivery must not again)."""
-        unit = BIBLE_UNIT if set_number is None else str(set_number)
-        self._run("WRITE_UNIT_FIELD", job_id, f"{unit}:reported", task_id)
-
-    def reported_by(self, job_id: str, set_number: int | None) -> str | None:
-        unit = BIBLE_UNIT if set_number is None else str(set_number)
-        return self.redis.hget(self.keys(job_id)[1], f"{unit}:reported")
 
     def add_warning(self, job_id: str, warning: str) -> None:
         """Something the user should know that did not stop the job (a metadata write failed)."""

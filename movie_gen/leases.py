@@ -61,10 +61,11 @@ def unwatch(client: redis.Redis, job_id: str, set_number: int | None) -> None:
 class UnitLease:
     """The lease of one unit for one attempt, with its heartbeat."""
 
-    def __init__(self, client: redis.Redis, job_id: str, set_number: int | None, ttl_s: float) -> None:
+    def __init__(self, client: redis.Redis, job_id: str, set_number: int | None, ttl_s: float,
+                 task_id: str = "") -> None:
         self.client, self.job_id, self.set_number, self.ttl_s = client, job_id, set_number, ttl_s
         self.key = lease_key(job_id, set_number)
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{task_id}:{uuid.uuid4().hex[:12]}"
         self.lock = client.lock(self.key, timeout=ttl_s, blocking=False, thread_local=False)
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -92,6 +93,12 @@ class UnitLease:
     def holder(self) -> str | None:
         """Who holds the lease now (the worker identity in its token), if anyone."""
         return self.client.get(self.key)
+
+    @staticmethod
+    def holder_task(token: str) -> str | None:
+        """The task id in a lease's token (None when the token has none)."""
+        parts = token.split(":")
+        return parts[2] or None if len(parts) == 4 else None
 
     def held(self) -> bool:
         """Whether this attempt still holds the lease (checked before a file is replaced)."""

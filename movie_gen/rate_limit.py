@@ -8,6 +8,7 @@ calls), so a task waits once, for its own slot, and no message is sent again to 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import limits
@@ -57,6 +58,10 @@ class LLMRateLimiter:
         """Reserve the earliest free start time (counted at once, whether or not the call happens)."""
         at_ms, now_ms = self._reserve(keys=[_KEY], args=[self.amount, self.window_ms])
         return Slot(int(at_ms), max(0.0, (int(at_ms) - int(now_ms)) / 1000))
+
+    def pace(self) -> None:
+        """Reserve a slot and sleep until it (a further call within an attempt)."""
+        time.sleep(self.reserve().wait_s)
 
     def wait_for(self, at_ms: int) -> float:
         """Seconds from now until an earlier reservation's start time (0 when it has passed)."""

@@ -16,7 +16,7 @@ import time
 
 from celery import Celery
 
-from .job_records import BIBLE_UNIT, SET_RETRYING, SET_RUNNING
+from .job_records import BIBLE_UNIT, CANCELLED, FINAL_STATES, SET_RETRYING, SET_RUNNING
 from .leases import WATCH, holder_is_dead, lease_key, watch
 from .pipeline import BIBLE_TASK, SET_TASK
 from .retries import run_due_retries
@@ -34,26 +34,40 @@ def recover_lost_units(svc: Services, app: Celery, limit: int = 100) -> list[str
             continue  # another worker's check took it
         job_id, _, unit = member.partition(":")
         set_number = None if unit == BIBLE_UNIT else int(unit)
-        holder = client.get(lease_key(job_id, set_number))
-        if holder and not holder_is_dead(holder):
-            watch(client, job_id, set_number, svc.settings.lease_ttl_s)  # alive: a late heartbeat
-            continue
-        record = svc.store.get_record(job_id, set_number)
-        delivery = svc.store.get_delivery(job_id, set_number)
-        if record is None or delivery is None or record["status"] not in (SET_RUNNING, SET_RETRYING):
-            continue
-        if record.get("task_id") != delivery.get("task_id"):
-            continue  # the unit was retried since: its new run has its own messages
-        options = {k: v for k, v in delivery.items() if k != "args"}
-        if record["status"] == SET_RETRYING:
-            options["retries"] = int(options.get("retries", 0)) + 1
-        app.send_task(SET_TASK if set_number is not None else BIBLE_TASK, args=delivery["args"],
-                      ignore_result=True, **options)
-        watch(client, job_id, set_number, 3 * svc.settings.lease_ttl_s)
-        log.warning("unit lost with its worker: sent again", extra={"job_id": job_id,
-                                                                 "set_number": set_number})
-        recovered.append(member)
+        try:
+            if _send_again_if_lost(svc, app, job_id, set_number):
+                recovered.append(member)
+        except Exception as exc:  # the broker or Redis is away: look again next round
+            watch(client, job_id, set_number, svc.settings.recovery_interval_s)
+            log.warning("could not send a lost unit again: %s", exc,
+                        extra={"job_id": job_id, "set_number": set_number})
     return recovered
+
+
+def _send_again_if_lost(svc: Services, app: Celery, job_id: str, set_number: int | None) -> bool:
+    client = svc.store.redis
+    holder = client.get(lease_key(job_id, set_number))
+    if holder and not holder_is_dead(holder):
+        watch(client, job_id, set_number, svc.settings.lease_ttl_s)  # alive: a late heartbeat
+        return False
+    context = svc.store.unit_context(job_id, set_number)
+    delivery = svc.store.get_delivery(job_id, set_number)
+    if context is None or delivery is None:
+        return False
+    record = context["record"]
+    if record["status"] not in (SET_RUNNING, SET_RETRYING) or record.get("task_id") != delivery.get("task_id"):
+        return False  # it ended, or it was retried since: its new run has its own messages
+    if context["state"] in FINAL_STATES and context["state"] != CANCELLED:
+        return False  # the job has ended: nothing may write this unit any more
+    last = (record.get("attempts") or [{"attempt": 1}])[-1]
+    options = {k: v for k, v in delivery.items() if k != "args"}
+    # a running unit runs its attempt again; a retrying one starts its next attempt
+    options["retries"] = last["attempt"] - (1 if record["status"] == SET_RUNNING else 0)
+    app.send_task(SET_TASK if set_number is not None else BIBLE_TASK, args=delivery["args"],
+                  ignore_result=True, **options)
+    watch(client, job_id, set_number, 3 * svc.settings.lease_ttl_s)
+    log.warning("unit lost with its worker: sent again", extra={"job_id": job_id, "set_number": set_number})
+    return True
 
 
 def start_recovery_thread(app: Celery, svc: Services) -> threading.Thread:

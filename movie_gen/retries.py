@@ -60,6 +60,8 @@ def start_retry(svc: Services, celery: Celery, job_id: str, max_retries: int) ->
         if not _reset_unit(svc, job_id, number, records[number], task_ids[number]):
             failed.remove(number)  # it succeeded meanwhile (a late message of a stalled run)
             del task_ids[number]
+    if len(failed) != len(retry["retried_sets"]):
+        svc.store.set_fields(job_id, retry={**retry, "retried_sets": failed})
     bible_task_id = None
     if not job.get("bible"):
         bible_task_id = new_task_id()
@@ -98,12 +100,15 @@ def run_due_retries(svc: Services, celery: Celery) -> list[str]:
     """Start the scheduled retries that are due (each worker's recovery check calls this)."""
     started = []
     for job_id in svc.store.take_due_retries(time.time()):
-        job = svc.store.get(job_id)
         try:
-            start_retry(svc, celery, job_id, int((job or {}).get("scheduled_max_retries") or 3))
+            start_retry(svc, celery, job_id, svc.store.scheduled_max_retries(job_id))
             started.append(job_id)
         except RetryConflict as exc:
             log.warning("scheduled retry not started: %s", exc, extra={"job_id": job_id})
+        except Exception as exc:  # the broker or Redis is away: keep it scheduled, try again soon
+            svc.store.schedule_retry(job_id, time.time() + 30, svc.store.scheduled_max_retries(job_id))
+            log.warning("scheduled retry failed to start (%s); trying again in 30 s", exc,
+                        extra={"job_id": job_id})
     return started
 
 

@@ -83,8 +83,7 @@ if owner and owner ~= ARGV[4] then return 0 end
 if ARGV[9] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[9] then return -1 end
 local state = redis.call('HGET', KEYS[1], 'state')
 if FINAL[state] and state ~= 'cancelled' then return -2 end
-redis.call('HSET', KEYS[2], u .. ':status', ARGV[5], u .. ':task_id', ARGV[4],
-           u .. ':attempts', ARGV[6], u .. ':record', ARGV[7])
+redis.call('HSET', KEYS[2], u .. ':status', ARGV[5], u .. ':task_id', ARGV[4], u .. ':record', ARGV[7])
 show(u, ARGV[5], ARGV[6])
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[4], u, ARGV[8]) end
 touch()

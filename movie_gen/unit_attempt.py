@@ -38,10 +38,6 @@ class UnitFailed(Exception):
     """A unit failed for good: "Failed to generate set N after K attempts: …" (not retried)."""
 
 
-class AlreadyReported(Exception):
-    """This delivery's task already reported the unit's outcome; it must not count twice."""
-
-
 class WorkerLost(MovieGenError):
     """The unit's deliveries kept dying with their worker (e.g. killed for memory)."""
 
@@ -88,16 +84,15 @@ class PendingRetry:
 def finished_outcome(unit: Unit) -> dict[str, Any] | None:
     """The outcome of a unit that needs no attempt (stale, repeated or cancelled), else None.
 
-    A unit that already ended is reported again (a failure raises) unless this very task did
-    so already: a chord counts each delivery that reports, so a duplicate raises AlreadyReported.
+    A unit that already ended reports its outcome again (a failure raises): the chord counts
+    each task once (Celery keys its chord parts by task id), and a task whose worker died
+    before it reported is counted now.
     """
     svc, record, context = unit.svc, unit.context["record"], unit.context
     if record.get("task_id") not in (None, unit.task_id):
         log.info("message of an earlier run ignored", extra=unit.where)
         return {"set_number": unit.set_number, "status": "superseded"}
     if record["status"] in (SET_SUCCESS, SET_FAILED, SET_CANCELLED):
-        if svc.store.reported_by(unit.job_id, unit.set_number) == unit.task_id:
-            raise AlreadyReported(f"the outcome of this unit was reported already ({record['status']})")
         if record["status"] == SET_FAILED:
             raise UnitFailed(record.get("error_message") or "failed")
         return {"set_number": unit.set_number, "status": record["status"]}
@@ -138,6 +133,11 @@ def run_attempt(unit: Unit, retries: int, work: Callable[[int], dict[str, Any]])
     except Exception as raw:  # every failure becomes a recorded outcome
         exc = _as_domain_error(raw)
         budget = int(context.get("max_retries") or context["request"]["max_retries"])
+        if isinstance(exc, RETRYABLE) and retries < budget and svc.store.is_cancelled(job_id):
+            record = attempts.finish(svc.store, job_id, set_number, record, status=SET_CANCELLED,
+                                     error=exc, error_class=error_class(exc), lease=unit.fence)
+            unwatch(svc.store.redis, job_id, set_number)
+            return record  # the job was cancelled: no retry is scheduled
         if isinstance(exc, RETRYABLE) and retries < budget:
             exc.pending_retry = PendingRetry(unit, record, error_class(exc))  # type: ignore[attr-defined]
             raise exc from (None if exc is raw else raw)

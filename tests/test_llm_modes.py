@@ -216,7 +216,10 @@ def test_usage_on_the_reply_and_on_errors(llmock, bible):
 
 def test_a_300_set_outline_is_written_in_batches_that_fit_one_reply(llmock):
     writer = make_writer(llmock, OPENAI_MAX_TOKENS="4000")
-    reply = writer.write_bible("A song from the ocean floor", 300, 300, CallContext("j"))
+    paced = []  # the global rate limit is taken before every call after the attempt's first
+    reply = writer.write_bible("A song from the ocean floor", 300, 300,
+                               CallContext("j", pace=lambda: paced.append(len(bodies(llmock)))))
+    assert paced == [1, 2, 3, 4, 5, 6]
     bible = validate_bible(reply.data, 300)
     assert [s["set_number"] for s in bible["set_synopses"]] == list(range(1, 301))
     sent = bodies(llmock)

@@ -208,7 +208,7 @@ def test_only_the_owning_task_writes_a_unit_and_segments(store):
     assert store.put_unit_if_owned("j1", 1, {**record, "status": "success"}, "t1", [{"n": 1}]) == 1
     assert store.put_unit_if_owned("j1", 1, {**record, "status": "failed"}, "stale") == 0
     assert store.get_record("j1", 1)["status"] == "success"
-    assert store.get_segments("j1", 1) == [{"n": 1}]
+    assert store.all_segments("j1") == {1: [{"n": 1}]}
     store.redis.delete(store.key("j1"))  # Redis lost the job: a worker never writes half of one
     assert store.put_unit_if_owned("j1", 2, {**record, "status": "success"}, "t2") == 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, worker_ready
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
 from movie_gen import generation
 from movie_gen.assembly import finish_job
@@ -58,8 +58,14 @@ def story_bible(self, job_id: str, slot_at: int | None = None) -> dict[str, Any]
     if record.get("status") != SET_SUCCESS:
         return {"job_id": job_id, "status": done.get("status", record.get("status"))}
     run = int(record.get("run", 1))
+    if svc.store.is_cancelled(job_id):
+        return {"job_id": job_id, "status": SET_SUCCESS}  # the job ended when it was cancelled
     if svc.store.mark_sets_sent(job_id, run):  # once per run, also when this message is redelivered
-        send_sets(app, job_id, run, svc.store.set_task_ids(job_id))
+        try:
+            send_sets(app, job_id, run, svc.store.set_task_ids(job_id))
+        except BaseException:
+            svc.store.clear_sets_sent(job_id, run)  # a retry of this task sends them
+            raise
     return {"job_id": job_id, "status": SET_SUCCESS}
 
 
@@ -70,19 +76,6 @@ def generate_set(self, job_id: str, set_number: int, slot_at: int | None = None)
     done = self.run_unit(svc, job_id, set_number, slot_at, lambda unit, attempt: generation.write_set(
         svc, unit.context, set_number, attempt, unit.lease))
     return {"set_number": set_number, "status": done.get("status") or done["record"]["status"]}
-
-
-@task_postrun.connect
-def _remember_reported(sender: Any = None, task_id: str | None = None, args: Any = None,
-                       state: str | None = None, **_: Any) -> None:
-    """A unit's task has reported its outcome to the chord: a redelivery must not report again."""
-    if sender in (story_bible, generate_set) and state in ("SUCCESS", "FAILURE") and args:
-        set_number = args[1] if sender is generate_set and len(args) > 1 else None
-        try:
-            get_services().store.mark_reported(args[0], set_number, task_id)
-        except Exception:  # the job is gone or Redis is down: a redelivery then reports again
-            log.warning("could not record that the outcome was reported",
-                        extra={"job_id": args[0], "set_number": set_number})
 
 
 @worker_ready.connect

@@ -10,9 +10,9 @@ from celery import Task
 from celery.exceptions import Ignore, Retry
 
 from movie_gen.errors import LeaseLost, TransientLLMError
-from movie_gen.leases import UnitLease
+from movie_gen.leases import UnitLease, unwatch, watch
 from movie_gen.services import Services
-from movie_gen.unit_attempt import AlreadyReported, Unit, finished_outcome, run_attempt
+from movie_gen.unit_attempt import Unit, finished_outcome, run_attempt
 
 # What a lost unit's message is sent again with (see movie_gen.recovery): its place in the chord.
 DELIVERY_OPTIONS = ("task_id", "root_id", "parent_id", "group_id", "group_index", "chord",
@@ -50,16 +50,22 @@ class UnitTask(Task):
         model-call slot, then attempt it. A delivery that finds the unit's lease held by a live
         attempt (the broker delivered the message twice) is ignored: it neither calls the model
         nor counts in the chord."""
-        lease = UnitLease(svc.store.redis, job_id, set_number, svc.settings.lease_ttl_s)
+        lease = UnitLease(svc.store.redis, job_id, set_number, svc.settings.lease_ttl_s, self.request.id)
         where = {"job_id": job_id, "set_number": set_number}
         if not lease.acquire():
-            log.info("a live attempt holds this unit (%s); this delivery backs off", lease.holder(),
-                     extra=where)
-            raise Ignore()
+            holder = lease.holder() or ""
+            if lease.holder_task(holder) in (self.request.id, None):
+                log.info("a live attempt holds this unit (%s); this delivery backs off", holder,
+                         extra=where)
+                raise Ignore()
+            # another task (an earlier run's late attempt) holds it: come back once it has lapsed
+            self.send_again(svc, svc.settings.lease_ttl_s, where, f"unit held by {holder}")
         try:
             done = self._deliver(svc, lease, slot_at, work, where)
         except LeaseLost as exc:
             lease.release()
+            if exc.job_ended:
+                unwatch(svc.store.redis, job_id, set_number)
             log.warning("%s; this delivery stops without reporting", exc, extra=where)
             raise Ignore() from None
         except BaseException as exc:
@@ -77,11 +83,7 @@ class UnitTask(Task):
         if unit.context is None:
             log.error("job record not found", extra=where)
             return {"set_number": set_number, "status": "gone"}
-        try:
-            outcome = finished_outcome(unit)
-        except AlreadyReported as exc:
-            log.info("%s; this delivery is ignored", exc, extra=where)
-            raise Ignore() from None
+        outcome = finished_outcome(unit)
         if outcome is not None:
             return {**outcome, "record": unit.context["record"]}
         options = self.request.as_execution_options()
@@ -107,15 +109,21 @@ class UnitTask(Task):
         else:
             wait = svc.limiter.wait_for(slot_at)
         if wait > settings.llm_rate_wait_max_s:
-            countdown = round(min(wait, settings.retry_backoff_max), 3)
-            log.info("rate limit: model call slot in %.2fs; message scheduled for it", wait,
-                     extra={**where, "delay_s": countdown})
-            svc.store.touch(where["job_id"])
-            signature = self.signature_from_request(
-                self.request, self.request.args, {**self.request.kwargs, "slot_at": slot_at},
-                countdown=countdown)
-            signature.apply_async()
-            raise Retry(f"waiting {countdown}s for a model-call slot", when=countdown, sig=signature)
+            self.send_again(svc, min(wait, settings.retry_backoff_max), where,
+                            f"model call slot in {wait:.2f}s", slot_at=slot_at)
         if wait > 0:
             log.info("rate limit: model call in %.2fs", wait, extra={**where, "delay_s": round(wait, 3)})
             time.sleep(wait)
+
+    def send_again(self, svc: Services, countdown: float, where: dict[str, Any], why: str,
+                   **kwargs: Any) -> None:
+        """Send this message again in `countdown` seconds, keeping its retry count (Task.retry
+        would count a retry), and watch the unit meanwhile; raises Retry to end this delivery."""
+        countdown = round(countdown, 3)
+        log.info("%s; message scheduled again in %ss", why, countdown, extra={**where, "delay_s": countdown})
+        watch(svc.store.redis, where["job_id"], where["set_number"], countdown + 2 * svc.settings.lease_ttl_s)
+        svc.store.touch(where["job_id"])
+        signature = self.signature_from_request(
+            self.request, self.request.args, {**self.request.kwargs, **kwargs}, countdown=countdown)
+        signature.apply_async()
+        raise Retry(f"{why}: sent again in {countdown}s", when=countdown, sig=signature)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import openai
 
@@ -53,11 +53,13 @@ class OpenAIWriter:
             request["response_format"] = fmt
         return request
 
-    def _create(self, prompt: str, name: str, schema: dict[str, Any]) -> tuple[Any, ServerProfile]:
+    def _create(self, prompt: str, name: str, schema: dict[str, Any],
+                pace: Callable[[], None]) -> tuple[Any, ServerProfile]:
         """One request; a refused request shape is sent once more in the next shape (same attempt)."""
         profile = PROFILES.get(self.server, self.settings)
         refused: list[str] = []
         while True:
+            pace()
             try:
                 response = self.client.chat.completions.create(**self._request(profile, prompt, name, schema))
             except openai.APIStatusError as exc:
@@ -79,9 +81,10 @@ class OpenAIWriter:
                 PROFILES.remember(self.server, profile, refused)
             return response, profile
 
-    def _ask(self, prompt: str, name: str, schema: dict[str, Any]) -> LLMReply:
+    def _ask(self, prompt: str, name: str, schema: dict[str, Any],
+             pace: Callable[[], None]) -> LLMReply:
         """One model call (plus at most one fallback per refused feature) and its parsed reply."""
-        response, profile = self._create(prompt, name, schema)
+        response, profile = self._create(prompt, name, schema, pace)
         usage = {"model_calls": 1}
         if response.usage is not None:
             usage.update(prompt_tokens=response.usage.prompt_tokens or 0,
@@ -115,11 +118,25 @@ class OpenAIWriter:
     def write_bible(self, idea: str, sets_total: int, segments_total: int,
                     ctx: CallContext) -> LLMReply:
         """The whole story bible: one call, or the bible then batches of synopses for long outlines."""
-        return write_outline(self._ask, self._reply_budget, idea, sets_total, segments_total, ctx.feedback)
+        pace = _paced(ctx)
+        return write_outline(lambda *request: self._ask(*request, pace), self._reply_budget, idea,
+                             sets_total, segments_total, ctx.feedback)
 
     def write_set(self, idea: str, bible: dict[str, Any], plan: SetPlan,
                   ctx: CallContext) -> LLMReply:
         """One call: exactly the segments of `plan`."""
         ids = [c["id"] for c in bible["characters"]]
         return self._ask(prompts.with_feedback(prompts.set_prompt(idea, bible, plan), ctx.feedback),
-                         f"story_set_{plan.set_number}", set_json_schema(plan, ids))
+                         f"story_set_{plan.set_number}", set_json_schema(plan, ids), _paced(ctx))
+
+
+def _paced(ctx: CallContext) -> Callable[[], None]:
+    """Before each request of one attempt: nothing for the first (its slot was waited for),
+    the global rate limit for the others (outline batches, a refused shape sent again)."""
+    sent = []
+
+    def before_request() -> None:
+        if sent and ctx.pace is not None:
+            ctx.pace()
+        sent.append(True)
+    return before_request

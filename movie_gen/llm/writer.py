@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from ..story_bible import SetPlan
 
@@ -27,6 +27,8 @@ class CallContext:
     """Who is calling (for logs and the offline writer's seeded faults), and what went wrong last time.
 
     `feedback` is the previous attempt's validation error; the writer puts it in the prompt.
+    `pace` waits for the global rate limit: the writer calls it before each request of an
+    attempt after the first (the task has waited for the first one's slot already).
     """
 
     job_id: str
@@ -34,6 +36,7 @@ class CallContext:
     attempt: int = 1
     feedback: str | None = None
     run: int = 1
+    pace: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 class ScriptWriter(Protocol):

@@ -100,7 +100,7 @@ class CancelJob(MethodView):
             cancel_job(_services(), current_app.extensions["movie_gen"]["celery"], job)
         except CancelConflict as exc:
             abort(409, message=str(exc))
-        return job_answer(_services(), find_job(_services(), job_id))
+        return job_answer(_services(), find_job(_services(), job_id) or job)
 
 
 @blp.route("/jobs/<job_id>/script")
@@ -111,8 +111,11 @@ class Script(MethodView):
     @documented_errors(blp, 400, 404)
     def get(self, query: dict, job_id: str):
         """The assembled script (bible and segments in order), or a screenplay or shot list of it."""
-        _job_or_404(job_id)
-        script = assemble_script(_services(), _services().store.get(job_id))
+        _job_or_404(job_id)  # restores the job from disk if Redis lost it, checks its owner
+        job = _services().store.get(job_id)
+        if job is None:
+            abort(404, message=f"No job with id {job_id!r}.")
+        script = assemble_script(_services(), job)
         export = EXPORTS.get(query["format"])
         if export is None:
             return script
