@@ -153,6 +153,8 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
                run: int | None = None) -> dict[str, Any] | None:
     """Decide the job's final state, store it and write the metadata file; returns the result.
 
+    Only one caller ends a run (the callback, the errback or a cancel), and only once.
+
     With `error` (a unit failed, or the pipeline broke: a worker died, a time limit hit), units
     that never reached an outcome are marked failed with that error, so that the job ends and
     can be retried; the job itself carries the error only then, since a set that failed for good
@@ -168,7 +170,12 @@ def finish_job(svc: Services, job_id: str, error: str | None = None,
                  extra={"job_id": job_id})
         return None
     if job.get("cancelled_at"):
+        if svc.store.running_units(job_id):
+            return None  # the last running unit ends the cancelled job (finish_if_cancelled)
         error = None  # revoked tasks break the chord: that is the cancellation, not an error
+    if not svc.store.claim_finish(job_id, run):
+        log.info("run %s has ended already", run, extra={"job_id": job_id})
+        return None  # a job seen final never changes; only one caller ends a run
     if error and _fail_unfinished(svc, job, error):
         job = svc.store.get(job_id) or job
     elif error and job.get("bible"):

@@ -15,17 +15,16 @@ WORKER_LOST = "worker_lost"
 
 
 def start(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
-          attempt: int, task_id: str, lease: tuple[str, str] | None = None
-          ) -> tuple[dict[str, Any] | None, int]:
-    """Mark the unit running and open attempt `attempt`; returns the record and the number of
-    earlier deliveries of this attempt that died with their worker (None: the unit is no longer
-    this task's).
+          attempt: int, task_id: str, lease: tuple[str, str]) -> tuple[int, dict[str, Any], int]:
+    """Claim attempt `attempt` of the unit's current run and open it (see `JobStore.claim_attempt`).
 
-    An earlier delivery of the same attempt that never finished was lost with its worker: it
-    stays in the history as `worker_lost`, and this delivery gets an entry of its own.
+    Returns the claim's code (1 a new attempt, 2 a lost one run again, 0 nothing to claim, -3 the
+    job is being cancelled), the record, and how many deliveries of this attempt died with their
+    worker. A delivery of an attempt whose worker was lost before it finished leaves that
+    delivery in the history as `worker_lost`, and gets an entry of its own.
     """
     record = {**record, "attempts": [dict(a) for a in record.get("attempts", [])]}
-    run = record.get("run", 1)
+    run = int(record.get("run", 1))
     same = [a for a in record["attempts"] if (a.get("run", 1), a["attempt"]) == (run, attempt)]
     for entry in same:
         if "finished_at" not in entry:
@@ -37,10 +36,10 @@ def start(store: JobStore, job_id: str, set_number: int | None, record: dict[str
     record["status"] = SET_RUNNING
     record["task_id"] = task_id
     record.pop("error", None)
-    written = store.put_unit_if_owned(job_id, set_number, record, task_id, lease=lease)
-    if written < 0:
-        raise LeaseLost("the unit's lease was lost, or its job has ended", job_ended=written == -2)
-    return (record if written else None), lost
+    code = store.claim_attempt(job_id, set_number, record, task_id, run, attempt, lease)
+    if code in (-1, -2):
+        raise LeaseLost("the unit's lease was lost, or its job has ended", job_ended=code == -2)
+    return code, record, lost
 
 
 def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],

@@ -1,4 +1,9 @@
-"""Cancel a running job: revoke what has not started, let a running set finish, keep what is written."""
+"""Cancel a running job: revoke what has not started, let a running unit finish, keep what is written.
+
+A job seen final never changes. So a cancel that finds units running leaves the job `cancelling`;
+no new attempt starts (the claim refuses it), and the last running unit to stop ends the job
+`cancelled`. A cancel that finds nothing running ends it at once.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +25,11 @@ class CancelConflict(Exception):
 
 
 def cancel_job(svc: Services, celery: Celery, job: dict[str, Any]) -> dict[str, Any] | None:
-    """Mark the job cancelled, revoke its waiting tasks, and end it as `cancelled`."""
+    """Mark the job cancelling, revoke its waiting tasks, and end it once no unit runs."""
     job_id = job["job_id"]
     if not svc.store.request_cancel(job_id):
         state = (svc.store.get(job_id) or job)["state"]
-        raise CancelConflict(f"the job has already ended (state '{state}')")
+        raise CancelConflict(f"the job has already ended or is being cancelled (state '{state}')")
     job = svc.store.get(job_id) or job  # every set, not one page
     task_ids = [s["task_id"] for s in job["sets"] if s["status"] in NOT_STARTED and s.get("task_id")]
     bible = job.get("bible_record") or {}
@@ -35,5 +40,13 @@ def cancel_job(svc: Services, celery: Celery, job: dict[str, Any]) -> dict[str, 
     for record in job["sets"]:  # only those still waiting: a set may have finished meanwhile
         svc.store.update_unit_if(job_id, record["set_number"], NOT_STARTED, SET_CANCELLED)
     svc.store.update_unit_if(job_id, None, NOT_STARTED, SET_CANCELLED)
-    log.info("job cancelled; %d waiting tasks revoked", len(task_ids), extra={"job_id": job_id})
-    return finish_job(svc, job_id, run=int(job.get("run") or 1))
+    log.info("job cancelling; %d waiting tasks revoked", len(task_ids), extra={"job_id": job_id})
+    return finish_if_cancelled(svc, job_id)
+
+
+def finish_if_cancelled(svc: Services, job_id: str) -> dict[str, Any] | None:
+    """End a `cancelling` job as `cancelled` once none of its units runs (every unit calls this
+    when it stops); the result, or None when the job is not cancelling or a unit still runs."""
+    if not svc.store.is_cancelled(job_id) or svc.store.running_units(job_id):
+        return None
+    return finish_job(svc, job_id)

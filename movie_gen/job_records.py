@@ -7,10 +7,11 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-QUEUED, OUTLINING, GENERATING = "queued", "outlining", "generating"
+QUEUED, OUTLINING, GENERATING, CANCELLING = "queued", "outlining", "generating", "cancelling"
 COMPLETED, PARTIAL, FAILED, CANCELLED = "completed", "partial", "failed", "cancelled"
 FINAL_STATES = (COMPLETED, PARTIAL, FAILED, CANCELLED)
-STATES = (QUEUED, OUTLINING, GENERATING, *FINAL_STATES)
+# `cancelling`: a cancel was asked while units were running; the job is `cancelled` once they stop.
+STATES = (QUEUED, OUTLINING, GENERATING, CANCELLING, *FINAL_STATES)
 SET_PENDING, SET_RUNNING, SET_RETRYING = "pending", "running", "retrying"
 SET_SUCCESS, SET_FAILED, SET_CANCELLED = "success", "failed", "cancelled"
 BIBLE_UNIT = "bible"

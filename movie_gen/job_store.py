@@ -27,6 +27,7 @@ from . import store_scripts
 from .job_records import (  # noqa: F401  (the states are part of the store's vocabulary)
     BIBLE_UNIT,
     CANCELLED,
+    CANCELLING,
     COMPLETED,
     FAILED,
     FINAL_STATES,
@@ -67,7 +68,8 @@ class JobStore:
         self._scripts = {name: client.register_script(getattr(store_scripts, name))
                          for name in ("WRITE_JOB", "ADVANCE_STATE", "FINALIZE", "IF_RUNNING",
                                       "BEGIN_RUN", "UNIT_OWNED_WRITE", "UNIT_CAS", "SAVE_BIBLE",
-                                      "ADD_USAGE", "SETS_SENT", "WRITE_UNIT_FIELD")}
+                                      "ADD_USAGE", "SETS_SENT", "WRITE_UNIT_FIELD", "CLAIM_ATTEMPT",
+                                      "CLAIM_FINISH")}
 
     @classmethod
     def from_url(cls, url: str, ttl_s: int, patient: bool = False) -> "JobStore":
@@ -299,6 +301,19 @@ class JobStore:
         """Move a running job to `state`; a job that has already ended keeps its final state."""
         return self._run("ADVANCE_STATE", job_id, state)
 
+    def claim_finish(self, job_id: str, run: int) -> bool:
+        """True for the one caller that ends run `run` of a job that has not ended."""
+        return self._run("CLAIM_FINISH", job_id, run)
+
+    def running_units(self, job_id: str) -> int:
+        """How many of the job's units (its sets and its bible) are running now."""
+        keys = self.keys(job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(keys[4])
+        pipe.hget(keys[1], f"{BIBLE_UNIT}:status")
+        line, bible = pipe.execute()
+        return (line or "")[::3].count("r") + (bible == SET_RUNNING)
+
     def finalize(self, job_id: str, run: int, state: str, **extra: Any) -> bool:
         """Set the final `state` unless a newer run has started; announce it to waiting clients."""
         done = self._run("FINALIZE", job_id, run, *_pairs({"state": state, **extra}))
@@ -310,8 +325,8 @@ class JobStore:
         self.redis.publish(self.key(job_id) + ":final", state)
 
     def request_cancel(self, job_id: str) -> bool:
-        """Mark a running job cancelled; False when it has already ended."""
-        return self._run("IF_RUNNING", job_id, "cancelled_at", now_iso())
+        """Mark a running job `cancelling`; False when it has already ended or is being cancelled."""
+        return self._run("IF_RUNNING", job_id, "cancelled_at", now_iso(), "state", CANCELLING)
 
     def begin_run(self, job_id: str, expected_run: int, allow_running: bool, **fields: Any) -> bool:
         """Start run `expected_run + 1` (a retry) if no other run started since `expected_run`."""
@@ -390,6 +405,17 @@ class JobStore:
         args = [self.ttl_s, now_iso(), unit, task_id, record["status"], len(record.get("attempts", [])),
                 json.dumps(body), json.dumps(segments) if segments is not None else "", token]
         return int(self._scripts["UNIT_OWNED_WRITE"](keys=[*self.keys(job_id), lease_key], args=args))
+
+    def claim_attempt(self, job_id: str, set_number: int | None, record: dict[str, Any],
+                      task_id: str, run: int, attempt: int, lease: tuple[str, str]) -> int:
+        """Start attempt `attempt` of run `run` by claiming its number (see CLAIM_ATTEMPT):
+        1 claimed, 2 a lost attempt taken over, 0 nothing to claim, -1 lease not held, -2 the
+        job has ended, -3 it is being cancelled."""
+        unit = BIBLE_UNIT if set_number is None else str(set_number)
+        body = {k: v for k, v in record.items() if k not in ("status", "task_id")}
+        args = [self.ttl_s, now_iso(), unit, task_id, run, attempt, json.dumps(body), lease[1],
+                len(record.get("attempts", []))]
+        return int(self._scripts["CLAIM_ATTEMPT"](keys=[*self.keys(job_id), lease[0]], args=args))
 
     def put_delivery(self, job_id: str, set_number: int | None, options: dict[str, Any]) -> None:
         """How to send the unit's message again (task id, chord, retries), for the recovery check."""

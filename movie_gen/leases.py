@@ -5,6 +5,12 @@ only by its owner). While an attempt runs, a heartbeat thread extends it; if the
 lease lapses within its time to live and the recovery check sends the unit again. The job store
 writes a unit's record only with the current lease token, so an attempt that lost its lease
 (a second delivery, a partitioned worker) can no longer change anything.
+
+The time to live (LEASE_TTL_S, 60 s) outlives the job store's patience (about 30 s of retried
+commands), so a live attempt keeps its unit through a Redis pause or restart; if the lease lapsed
+anyway (Redis was away longer, or its clock jumped), the heartbeat takes it again with the same
+token as long as nobody else did. A watched unit is one that runs: the lease adds it to the
+watch set and renews it; releasing the lease removes it.
 """
 
 from __future__ import annotations
@@ -105,18 +111,20 @@ class UnitLease:
         return not self.lost.is_set() and self.holder() == self.token
 
     def _beat(self) -> None:
+        where = {"job_id": self.job_id, "set_number": self.set_number}
         while not self._stop.wait(self.ttl_s / 3):
             try:
-                self.lock.extend(self.ttl_s, replace_ttl=True)
+                try:
+                    self.lock.extend(self.ttl_s, replace_ttl=True)
+                except LockError:  # it lapsed: ours again unless another delivery took it
+                    if not self.client.set(self.key, self.token, nx=True, px=int(self.ttl_s * 1000)):
+                        log.warning("lease lost: another delivery took over this unit", extra=where)
+                        self.lost.set()
+                        return
+                    log.warning("lease lapsed while the job store was away; taken again", extra=where)
                 watch(self.client, self.job_id, self.set_number, self.ttl_s * 1.5)
-            except LockError:
-                log.warning("lease lost: another delivery may take over this unit",
-                            extra={"job_id": self.job_id, "set_number": self.set_number})
-                self.lost.set()
-                return
-            except redis.RedisError as exc:  # the store is unreachable: the lease may lapse
-                log.warning("cannot renew the lease: %s", exc,
-                            extra={"job_id": self.job_id, "set_number": self.set_number})
+            except redis.RedisError as exc:  # the store is unreachable: renewed once it is back
+                log.warning("cannot renew the lease: %s", exc, extra=where)
 
     def release(self) -> None:
         """End the heartbeat and give the lease back (only if still ours)."""
@@ -126,4 +134,5 @@ class UnitLease:
         try:
             self.lock.release()
         except LockError:
-            pass  # it lapsed or was taken over: nothing of ours to release
+            return  # it lapsed or was taken over: nothing of ours to release
+        unwatch(self.client, self.job_id, self.set_number)

@@ -1,11 +1,17 @@
-"""Recovery of units whose worker died: their lease lapsed, and their message would come back only
-after the broker's visibility timeout (an hour or more with Redis). Every worker runs this check.
+"""Recovery of units whose worker died, for the Redis broker: a running unit's message would come
+back only after the broker's visibility timeout (an hour or more). Every worker runs this check.
 
-A running unit is watched (a sorted set scored by when to look again) while its lease is renewed;
-a unit waiting for a retry is watched until its retry is due. When a watched unit is overdue and
-no live attempt holds its lease, the check sends its message again with the same task id and the
-same place in the chord, so the job goes on. If the original message comes back later, the lease
-and the unit's record make it harmless. The visibility timeout stays the backstop.
+Only a unit that is *running* is watched: its lease puts it in the watch set and its heartbeat
+keeps it there. A unit is taken for lost only when its worker is gone: the lease's holder was a
+process of this machine that no longer exists, or the lease stayed unrenewed for a whole time
+to live after it lapsed (a live attempt takes a lapsed lease again within a third of that). Its
+message is then sent again, with the same task id and place in the chord, to run the same
+attempt number, so the budget is not spent twice (see `JobStore.claim_attempt`). A message that
+waits for its retry or for a worker is never copied: it is not lost. A unit whose task the
+worker already reported failed (a hard time limit) is recorded failed instead of sent again.
+
+RabbitMQ returns a dead consumer's messages at once and counts their deliveries, so with an
+`amqp://` broker nothing is sent from here (`broker_owns_delivery`).
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import threading
 import time
 
 from celery import Celery
+from celery import states as celery_states
 
-from .job_records import BIBLE_UNIT, CANCELLED, FINAL_STATES, SET_RETRYING, SET_RUNNING
+from .job_records import BIBLE_UNIT, FINAL_STATES, SET_FAILED, SET_RUNNING
 from .leases import WATCH, holder_is_dead, lease_key, watch
 from .pipeline import BIBLE_TASK, SET_TASK
 from .retries import run_due_retries
@@ -25,8 +32,13 @@ from .services import Services
 log = logging.getLogger(__name__)
 
 
+def broker_owns_delivery(app: Celery) -> bool:
+    """Whether the broker returns a dead worker's messages itself (RabbitMQ), so no copy is sent."""
+    return str(app.conf.broker_url or "").split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
+
+
 def recover_lost_units(svc: Services, app: Celery, limit: int = 100) -> list[str]:
-    """Send again the overdue units that no live attempt holds; returns them as `job:unit`."""
+    """Send again the overdue running units whose worker is gone; returns them as `job:unit`."""
     client = svc.store.redis
     recovered = []
     for member in client.zrangebyscore(WATCH, "-inf", time.time(), start=0, num=limit):
@@ -44,29 +56,52 @@ def recover_lost_units(svc: Services, app: Celery, limit: int = 100) -> list[str
     return recovered
 
 
-def _send_again_if_lost(svc: Services, app: Celery, job_id: str, set_number: int | None) -> bool:
-    client = svc.store.redis
-    holder = client.get(lease_key(job_id, set_number))
-    if holder and not holder_is_dead(holder):
-        watch(client, job_id, set_number, svc.settings.lease_ttl_s)  # alive: a late heartbeat
+def _worker_gone(svc: Services, job_id: str, set_number: int | None) -> bool:
+    """Whether the unit's holder is gone: a dead process of this machine, or a lease that stayed
+    lapsed for a whole time to live (the first sighting only arms that check)."""
+    client, key, ttl = svc.store.redis, lease_key(job_id, set_number), svc.settings.lease_ttl_s
+    holder = client.get(key)
+    if holder:
+        if holder_is_dead(holder):
+            return True
+        watch(client, job_id, set_number, ttl)  # alive: its heartbeat watches it again
         return False
+    if client.set(f"{key}:lapsed", "1", nx=True, px=int(3 * ttl * 1000)):
+        watch(client, job_id, set_number, ttl)  # a live holder takes a lapsed lease again by then
+        return False
+    client.delete(f"{key}:lapsed")
+    return True
+
+
+def _send_again_if_lost(svc: Services, app: Celery, job_id: str, set_number: int | None) -> bool:
     context = svc.store.unit_context(job_id, set_number)
     delivery = svc.store.get_delivery(job_id, set_number)
     if context is None or delivery is None:
         return False
     record = context["record"]
-    if record["status"] not in (SET_RUNNING, SET_RETRYING) or record.get("task_id") != delivery.get("task_id"):
-        return False  # it ended, or it was retried since: its new run has its own messages
-    if context["state"] in FINAL_STATES and context["state"] != CANCELLED:
+    if record["status"] != SET_RUNNING or record.get("task_id") != delivery.get("task_id"):
+        return False  # it ended, or waits for a message that is not lost
+    if context["state"] in FINAL_STATES:
         return False  # the job has ended: nothing may write this unit any more
+    if not _worker_gone(svc, job_id, set_number):
+        return False
+    where = {"job_id": job_id, "set_number": set_number}
+    meta = app.backend.get_task_meta(delivery["task_id"])
+    if meta.get("status") in celery_states.PROPAGATE_STATES:  # e.g. killed at the hard time limit
+        error = f"the task ended without an outcome: {meta.get('result')!r}"
+        svc.store.update_unit_if(job_id, set_number, (SET_RUNNING,), SET_FAILED,
+                                 record={**record, "error_message": error}, expected=record)
+        log.warning("unit's task already failed (%s): recorded failed, not sent again",
+                    meta.get("status"), extra=where)
+        return False
+    if broker_owns_delivery(app):
+        return False
     last = (record.get("attempts") or [{"attempt": 1}])[-1]
-    options = {k: v for k, v in delivery.items() if k != "args"}
-    # a running unit runs its attempt again; a retrying one starts its next attempt
-    options["retries"] = last["attempt"] - (1 if record["status"] == SET_RUNNING else 0)
+    options = {k: v for k, v in delivery.items() if k not in ("args", "kwargs")}
+    kwargs = {k: v for k, v in (delivery.get("kwargs") or {}).items() if k != "slot_at"}
     app.send_task(SET_TASK if set_number is not None else BIBLE_TASK, args=delivery["args"],
-                  ignore_result=True, **options)
-    watch(client, job_id, set_number, 3 * svc.settings.lease_ttl_s)
-    log.warning("unit lost with its worker: sent again", extra={"job_id": job_id, "set_number": set_number})
+                  kwargs={**kwargs, "attempt": int(last["attempt"])}, ignore_result=True, **options)
+    log.warning("unit lost with its worker: sent again", extra=where)
     return True
 
 

@@ -132,7 +132,7 @@ class Settings:
     server_secret: str | None = field(default=None, repr=False)
     auth_failure_limit: str = "10/minute"
     allow_no_api_keys: bool = True
-    lease_ttl_s: float = 20.0
+    lease_ttl_s: float = 60.0
     recovery_interval_s: float = 10.0
     delivery_limit: int = 3
 

@@ -38,25 +38,29 @@ touch()
 return 1
 """
 
-# ARGV[3]: the new state; a job that has already ended keeps its final state.
+# ARGV[3]: the new state; a job that has already ended (or is being cancelled) keeps its state.
 ADVANCE_STATE = _PRELUDE + """
-if FINAL[redis.call('HGET', KEYS[1], 'state')] then return 0 end
+local current = redis.call('HGET', KEYS[1], 'state')
+if FINAL[current] or current == 'cancelling' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[3])
 touch()
 return 1
 """
 
-# ARGV[3]: the run that ends the job; ARGV[4..]: fields. A newer run (a retry) keeps the job.
+# ARGV[3]: the run that ends the job; ARGV[4..]: fields. A newer run (a retry) keeps the job, and a
+# job seen final never changes: only the first call of a run ends it.
 FINALIZE = _PRELUDE + """
 if (redis.call('HGET', KEYS[1], 'run') or '1') ~= ARGV[3] then return 0 end
+if FINAL[redis.call('HGET', KEYS[1], 'state')] then return 0 end
 hset_pairs(KEYS[1], 4)
 touch()
 return 1
 """
 
-# ARGV[3..]: fields set only while the job has not ended (e.g. cancelled_at).
+# ARGV[3..]: fields set only while the job has not ended nor is being cancelled (e.g. cancelled_at).
 IF_RUNNING = _PRELUDE + """
-if FINAL[redis.call('HGET', KEYS[1], 'state')] then return 0 end
+local current = redis.call('HGET', KEYS[1], 'state')
+if FINAL[current] or current == 'cancelling' then return 0 end
 hset_pairs(KEYS[1], 3)
 touch()
 return 1
@@ -75,18 +79,58 @@ return 1
 # ARGV[3] unit, [4] task id, [5] status, [6] attempt count, [7] record, [8] segments ('' none),
 # [9] lease token ('' none); KEYS[6] the unit's lease. Only the task that owns the unit writes it
 # (a retry gives the unit a new task id), only while it holds the unit's lease, and never once
-# the job has ended (but a set still running when its job was cancelled may finish).
+# the job has ended (a set still running when its job was cancelled finishes while the job is
+# `cancelling`; the job turns `cancelled` only once no set runs).
 UNIT_OWNED_WRITE = _PRELUDE + """
 local u = ARGV[3]
 local owner = redis.call('HGET', KEYS[2], u .. ':task_id')
 if owner and owner ~= ARGV[4] then return 0 end
 if ARGV[9] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[9] then return -1 end
-local state = redis.call('HGET', KEYS[1], 'state')
-if FINAL[state] and state ~= 'cancelled' then return -2 end
+if FINAL[redis.call('HGET', KEYS[1], 'state')] then return -2 end
 redis.call('HSET', KEYS[2], u .. ':status', ARGV[5], u .. ':task_id', ARGV[4], u .. ':record', ARGV[7])
 show(u, ARGV[5], ARGV[6])
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[4], u, ARGV[8]) end
 touch()
+return 1
+"""
+
+# ARGV[3] unit, [4] task id, [5] run, [6] attempt, [7] record, [8] lease token, [9] attempt count;
+# KEYS[6] the unit's lease. An attempt starts only by claiming its number: attempt N of run R is
+# claimed once, by the delivery that holds the lease, when the unit's last claim is N - 1 of R and
+# the unit waits (pending or retrying): 1. A delivery of the attempt already claimed whose unit is
+# still `running` (its worker was lost, so its lease is free and now ours) runs it again: 2.
+# Anything else (a copy of a message whose attempt was claimed, an old run's, a unit that ended)
+# claims nothing: 0; -1 the lease is not held; -2 the job has ended; -3 it is being cancelled.
+CLAIM_ATTEMPT = _PRELUDE + """
+local u = ARGV[3]
+local owner = redis.call('HGET', KEYS[2], u .. ':task_id')
+if owner and owner ~= ARGV[4] then return 0 end
+if redis.call('GET', KEYS[6]) ~= ARGV[8] then return -1 end
+if FINAL[redis.call('HGET', KEYS[1], 'state')] then return -2 end
+local cancelled = redis.call('HGET', KEYS[1], 'cancelled_at')
+if cancelled and cancelled ~= '' then return -3 end
+if (redis.call('HGET', KEYS[1], 'run') or '1') ~= ARGV[5] then return 0 end
+local claim_run, claimed = string.match(redis.call('HGET', KEYS[2], u .. ':claim') or '', '^(%d+):(%d+)$')
+if claim_run ~= ARGV[5] then claimed = 0 else claimed = tonumber(claimed) end
+local status = redis.call('HGET', KEYS[2], u .. ':status') or 'pending'
+local attempt = tonumber(ARGV[6])
+local code = 0
+if claimed == attempt - 1 and (status == 'pending' or status == 'retrying') then code = 1
+elseif claimed == attempt and status == 'running' then code = 2
+else return 0 end
+redis.call('HSET', KEYS[2], u .. ':claim', ARGV[5] .. ':' .. ARGV[6], u .. ':status', 'running',
+           u .. ':task_id', ARGV[4], u .. ':record', ARGV[7])
+show(u, 'running', ARGV[9])
+touch()
+return code
+"""
+
+# ARGV[3] the run to finish: 1 for the one caller that may end it (the job has not ended and no
+# other caller took this run's ending), else 0.
+CLAIM_FINISH = _PRELUDE + """
+if FINAL[redis.call('HGET', KEYS[1], 'state')] then return 0 end
+if redis.call('HGET', KEYS[1], 'finishing') == ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'finishing', ARGV[3])
 return 1
 """
 
@@ -116,7 +160,8 @@ if ARGV[7] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[7] then return -1 end
 redis.call('HSET', KEYS[1], 'bible', ARGV[4], 'title', ARGV[5])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'file_stem', ARGV[6]) end
 hset_pairs(KEYS[3], 8)
-if not FINAL[redis.call('HGET', KEYS[1], 'state')] then
+local state = redis.call('HGET', KEYS[1], 'state')
+if not FINAL[state] and state ~= 'cancelling' then
   redis.call('HSET', KEYS[1], 'state', 'generating')
 end
 touch()

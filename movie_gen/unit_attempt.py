@@ -3,8 +3,8 @@
 The Celery task around it owns retrying (`autoretry_for`); this module decides what an attempt
 means for the job: a unit whose lease another delivery holds is left alone, a stale or repeated
 message does nothing, a cancelled job cancels the unit, a unit whose worker died too often fails,
-and an error either goes back to Celery for a retry (within the job's own budget) or fails the
-unit for good with the error text the job reports.
+and an error either goes back to Celery for a retry (within the job's own budget, counted by the
+attempts claimed in the job store) or fails the unit for good with the error text the job reports.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .errors import (
     TransientLLMError,
 )
 from .job_store import SET_CANCELLED, SET_FAILED, SET_PENDING, SET_RETRYING, SET_RUNNING, SET_SUCCESS
-from .leases import UnitLease, unwatch, watch
+from .leases import UnitLease
 from .retry_policy import error_class
 from .services import Services
 
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 class UnitFailed(Exception):
     """A unit failed for good: "Failed to generate set N after K attempts: …" (not retried)."""
+
+
+class NothingToClaim(Exception):
+    """This delivery's attempt was claimed already, is past the budget, or its unit moved on."""
 
 
 class WorkerLost(MovieGenError):
@@ -72,13 +76,12 @@ class PendingRetry:
     unit: Unit
     record: dict[str, Any]
     kind: str
+    attempt: int
 
     def record_wait(self, error: BaseException, delay_s: float) -> None:
         unit = self.unit
         attempts.will_retry(unit.svc.store, unit.job_id, unit.set_number, self.record, error,
                             self.kind, delay_s, unit.fence)
-        # the retry's message waits in a worker: check the unit again if it is overdue
-        watch(unit.svc.store.redis, unit.job_id, unit.set_number, delay_s + 2 * unit.lease.ttl_s)
 
 
 def finished_outcome(unit: Unit) -> dict[str, Any] | None:
@@ -99,9 +102,8 @@ def finished_outcome(unit: Unit) -> dict[str, Any] | None:
     if context.get("quota_not_before"):  # the quota ran out in another unit: no call is made
         message = f"Set {unit.set_number} was not attempted: {context['quota_error']}" \
             if unit.set_number is not None else f"The story bible was not attempted: {context['quota_error']}"
-        if svc.store.update_unit_if(unit.job_id, unit.set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
-                                    SET_FAILED, record={**record, "error_message": message}, expected=record):
-            unwatch(svc.store.redis, unit.job_id, unit.set_number)
+        svc.store.update_unit_if(unit.job_id, unit.set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
+                                 SET_FAILED, record={**record, "error_message": message}, expected=record)
         raise UnitFailed(message)
     if context.get("cancelled_at"):  # `running` here means an earlier delivery died mid-attempt
         svc.store.update_unit_if(unit.job_id, unit.set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
@@ -110,44 +112,47 @@ def finished_outcome(unit: Unit) -> dict[str, Any] | None:
     return None
 
 
-def run_attempt(unit: Unit, retries: int, work: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
-    """Attempt `retries + 1` of the unit: its record on success; raises to retry or to fail it.
+def run_attempt(unit: Unit, attempt: int, work: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+    """Attempt `attempt` of the unit: its record on success; raises to retry or to fail it.
 
-    A retryable error is re-raised, carrying a `PendingRetry`, while the job's `max_retries`
-    allows; Celery then schedules the retry. Otherwise `UnitFailed` ends the unit.
+    The attempt starts only by claiming its number in the job store, so the job's budget
+    (`max_retries + 1` attempts a run) is counted where the attempts are recorded, whatever copies
+    of a message the broker, recovery or a client sends: a copy finds its attempt claimed and
+    raises `NothingToClaim`. A retryable error is re-raised, carrying a `PendingRetry`, while the
+    budget allows; Celery then schedules the retry. Otherwise `UnitFailed` ends the unit.
     """
     svc, job_id, set_number, context = unit.svc, unit.job_id, unit.set_number, unit.context
-    record, lost = attempts.start(svc.store, job_id, set_number, context["record"], retries + 1,
-                                  unit.task_id, unit.fence)
-    if record is None:
-        log.info("unit was retried or taken over meanwhile; this delivery is done", extra=unit.where)
-        return {"set_number": set_number, "status": "superseded"}
+    budget = int(context.get("max_retries") or context["request"]["max_retries"])
+    if attempt > budget + 1:
+        raise NothingToClaim(f"attempt {attempt} is past the budget of {budget + 1}")
+    code, record, lost = attempts.start(svc.store, job_id, set_number, context["record"], attempt,
+                                        unit.task_id, unit.fence)
+    if code == -3:  # cancelled between the check and the claim
+        svc.store.update_unit_if(job_id, set_number, (SET_PENDING, SET_RETRYING), SET_CANCELLED)
+        return {**context["record"], "status": SET_CANCELLED}
+    if code == 0:
+        raise NothingToClaim(f"attempt {attempt} was claimed already, or the unit has moved on")
     if lost >= svc.settings.delivery_limit:
         exc: MovieGenError = WorkerLost(f"worker lost {lost} times during this "
                                         f"{'set' if set_number is not None else 'story bible'}")
         return _fail(unit, record, exc)
     try:
-        fields = work(retries + 1)
+        fields = work(attempt)
     except LeaseLost:
         raise
     except Exception as raw:  # every failure becomes a recorded outcome
         exc = _as_domain_error(raw)
-        budget = int(context.get("max_retries") or context["request"]["max_retries"])
-        if isinstance(exc, RETRYABLE) and retries < budget and svc.store.is_cancelled(job_id):
-            record = attempts.finish(svc.store, job_id, set_number, record, status=SET_CANCELLED,
-                                     error=exc, error_class=error_class(exc), lease=unit.fence)
-            unwatch(svc.store.redis, job_id, set_number)
-            return record  # the job was cancelled: no retry is scheduled
-        if isinstance(exc, RETRYABLE) and retries < budget:
-            exc.pending_retry = PendingRetry(unit, record, error_class(exc))  # type: ignore[attr-defined]
+        if isinstance(exc, RETRYABLE) and attempt <= budget and svc.store.is_cancelled(job_id):
+            return attempts.finish(svc.store, job_id, set_number, record, status=SET_CANCELLED,
+                                   error=exc, error_class=error_class(exc), lease=unit.fence)
+        if isinstance(exc, RETRYABLE) and attempt <= budget:
+            exc.pending_retry = PendingRetry(unit, record, error_class(exc), attempt)  # type: ignore[attr-defined]
             raise exc from (None if exc is raw else raw)
         if isinstance(exc, QuotaExhausted):  # no other unit of the job calls the model now
             svc.store.stop_for_quota(job_id, exc.not_before_iso, quota_message(exc.not_before_iso))
         return _fail(unit, record, exc)
-    record = attempts.finish(svc.store, job_id, set_number, record, status=SET_SUCCESS,
-                             lease=unit.fence, **fields)
-    unwatch(svc.store.redis, job_id, set_number)
-    return record
+    return attempts.finish(svc.store, job_id, set_number, record, status=SET_SUCCESS,
+                           lease=unit.fence, **fields)
 
 
 def quota_message(not_before: str) -> str:
@@ -159,7 +164,6 @@ def quota_message(not_before: str) -> str:
 def _fail(unit: Unit, record: dict[str, Any], exc: MovieGenError) -> dict[str, Any]:
     record = attempts.give_up(unit.svc.store, unit.job_id, unit.set_number, record, exc,
                               error_class(exc), unit.fence)
-    unwatch(unit.svc.store.redis, unit.job_id, unit.set_number)
     raise UnitFailed(record["error_message"]) from exc
 
 

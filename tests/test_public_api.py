@@ -116,14 +116,10 @@ def test_cancel_a_running_job_keeps_what_was_written_and_can_be_retried(make_sta
         stack.get(f"/jobs/{job_id}", params={"wait": 0.2})
     response = stack.post(f"/jobs/{job_id}/cancel")
     assert response.status_code == 200, response.text
-    assert response.json()["state"] == "cancelled"
+    assert response.json()["state"] in ("cancelling", "cancelled")  # a running set may finish
     job = stack.wait_job(job_id)
     assert job["state"] == "cancelled"
-    deadline = time.monotonic() + 30
-    while any(s["status"] == "running" for s in job["result"]["sets"]):  # it may finish
-        assert time.monotonic() < deadline
-        job = stack.get(f"/jobs/{job_id}", params={"wait": 0.2}).json()
-    assert job["state"] == "cancelled"
+    assert not any(s["status"] == "running" for s in job["result"]["sets"])  # final means stopped
     statuses = [s["status"] for s in job["result"]["sets"]]
     assert set(statuses) == {"success", "cancelled"} and statuses.count("cancelled") >= 3
     assert job["result"]["success"] is False and job["result"]["retry_info"]["can_retry"] is True

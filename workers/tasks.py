@@ -26,7 +26,8 @@ use_worker_services()
 
 # The retry policy of a unit: Celery's exponential backoff (2, 4, 8 s by default) on the transient
 # errors, and on the job store's connection errors outside an attempt. A job's own `max_retries`
-# (0-10) is checked in `run_attempt`; 10 is the API's ceiling.
+# (0-10) is counted where the attempts are recorded: `run_attempt` claims each attempt's number in
+# the job store, so a copy of a message never runs an attempt twice; 10 is the API's ceiling.
 # Successes are not stored as results (nothing reads them; the job store holds each unit's
 # outcome), failures are, so `celery inspect`, Flower and the result backend show them.
 TRANSIENT = (*RETRYABLE, *STORE_ERRORS)
@@ -44,16 +45,16 @@ def _setup_logging(logger: logging.Logger, **_: Any) -> None:
 
 
 @app.task(name=BIBLE_TASK, autoretry_for=TRANSIENT, **UNIT_POLICY)
-def story_bible(self, job_id: str, slot_at: int | None = None) -> dict[str, Any]:
+def story_bible(self, job_id: str, slot_at: int | None = None, attempt: int = 1) -> dict[str, Any]:
     """Write the job's story bible (title, roster, locations, one synopsis per set), then send the sets."""
     svc = get_services()
 
-    def write(unit, attempt: int) -> dict[str, Any]:
+    def write(unit, number: int) -> dict[str, Any]:
         svc.store.advance_state(job_id, OUTLINING)
-        return {"title": generation.write_bible(svc, job_id, attempt, self.request.id,
+        return {"title": generation.write_bible(svc, job_id, number, self.request.id,
                                                 unit.lease)["title"]}
 
-    done = self.run_unit(svc, job_id, None, slot_at, write)
+    done = self.run_unit(svc, job_id, None, slot_at, attempt, write)
     record = done.get("record") or {}
     if record.get("status") != SET_SUCCESS:
         return {"job_id": job_id, "status": done.get("status", record.get("status"))}
@@ -70,11 +71,12 @@ def story_bible(self, job_id: str, slot_at: int | None = None) -> dict[str, Any]
 
 
 @app.task(name=SET_TASK, autoretry_for=TRANSIENT, **UNIT_POLICY)
-def generate_set(self, job_id: str, set_number: int, slot_at: int | None = None) -> dict[str, Any]:
+def generate_set(self, job_id: str, set_number: int, slot_at: int | None = None,
+                 attempt: int = 1) -> dict[str, Any]:
     """Write one set of segments; a set that fails for good raises (FAILURE), the chord goes on."""
     svc = get_services()
-    done = self.run_unit(svc, job_id, set_number, slot_at, lambda unit, attempt: generation.write_set(
-        svc, unit.context, set_number, attempt, unit.lease))
+    done = self.run_unit(svc, job_id, set_number, slot_at, attempt, lambda unit, number: generation.write_set(
+        svc, unit.context, set_number, number, unit.lease))
     return {"set_number": set_number, "status": done.get("status") or done["record"]["status"]}
 
 

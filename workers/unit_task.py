@@ -9,10 +9,11 @@ from typing import Any, Callable
 from celery import Task
 from celery.exceptions import Ignore, Retry
 
+from movie_gen.cancellation import finish_if_cancelled
 from movie_gen.errors import LeaseLost, TransientLLMError
-from movie_gen.leases import UnitLease, unwatch, watch
+from movie_gen.leases import UnitLease
 from movie_gen.services import Services
-from movie_gen.unit_attempt import Unit, finished_outcome, run_attempt
+from movie_gen.unit_attempt import NothingToClaim, Unit, finished_outcome, run_attempt
 
 # What a lost unit's message is sent again with (see movie_gen.recovery): its place in the chord.
 DELIVERY_OPTIONS = ("task_id", "root_id", "parent_id", "group_id", "group_index", "chord",
@@ -22,12 +23,17 @@ log = logging.getLogger(__name__)
 
 
 class UnitTask(Task):
-    """A task that writes one unit of a job; its retry policy is declared on the task itself."""
+    """A task that writes one unit of a job; its retry policy is declared on the task itself.
+
+    Each message names the attempt it is for (`attempt`, 1 for the first): the attempt runs only
+    if it can claim that number in the job store, so copies of a message cost nothing.
+    """
 
     def retry(self, args: Any = None, kwargs: Any = None, exc: BaseException | None = None,
               throw: bool = True, eta: Any = None, countdown: float | None = None,
               max_retries: int | None = None, **options: Any) -> Any:
-        """Celery's retry, waiting at least what a 429 asks, with the chosen wait recorded.
+        """Celery's retry, for the next attempt, waiting at least what a 429 asks, with the
+        chosen wait recorded.
 
         `autoretry_for` computes the exponential backoff; a server's Retry-After can only make
         the wait longer, never past `retry_backoff_max` (the visibility timeout is sized on it).
@@ -36,6 +42,8 @@ class UnitTask(Task):
             countdown = max(countdown or 0, min(exc.retry_after_s, self.retry_backoff_max))
         pending = getattr(exc, "pending_retry", None)
         if pending is not None:  # the attempt still holds its lease: record, then give it back
+            kwargs = {k: v for k, v in (kwargs or self.request.kwargs or {}).items() if k != "slot_at"}
+            kwargs["attempt"] = pending.attempt + 1
             try:
                 pending.record_wait(exc, round(countdown or 0, 3))
             except LeaseLost:  # another delivery has the unit now: this one reports nothing
@@ -45,11 +53,12 @@ class UnitTask(Task):
         return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 
     def run_unit(self, svc: Services, job_id: str, set_number: int | None, slot_at: int | None,
-                 work: Callable[[Unit, int], dict[str, Any]]) -> dict[str, Any]:
+                 attempt: int, work: Callable[[Unit, int], dict[str, Any]]) -> dict[str, Any]:
         """One delivery of a unit: take its lease, skip what needs no attempt, wait for the
-        model-call slot, then attempt it. A delivery that finds the unit's lease held by a live
-        attempt (the broker delivered the message twice) is ignored: it neither calls the model
-        nor counts in the chord."""
+        model-call slot, then claim and run the message's attempt. A delivery that finds the
+        unit's lease held by a live attempt (the broker delivered the message twice), or its
+        attempt claimed already, is ignored: it neither calls the model nor counts in the chord.
+        """
         lease = UnitLease(svc.store.redis, job_id, set_number, svc.settings.lease_ttl_s, self.request.id)
         where = {"job_id": job_id, "set_number": set_number}
         if not lease.acquire():
@@ -61,21 +70,22 @@ class UnitTask(Task):
             # another task (an earlier run's late attempt) holds it: come back once it has lapsed
             self.send_again(svc, svc.settings.lease_ttl_s, where, f"unit held by {holder}")
         try:
-            done = self._deliver(svc, lease, slot_at, work, where)
-        except LeaseLost as exc:
+            done = self._deliver(svc, lease, slot_at, attempt, work, where)
+        except (LeaseLost, NothingToClaim) as exc:
             lease.release()
-            if exc.job_ended:
-                unwatch(svc.store.redis, job_id, set_number)
             log.warning("%s; this delivery stops without reporting", exc, extra=where)
+            finish_if_cancelled(svc, job_id)
             raise Ignore() from None
         except BaseException as exc:
             if getattr(exc, "pending_retry", None) is None:
                 lease.release()
+                finish_if_cancelled(svc, job_id)
             raise  # a retry keeps the lease until `retry` has recorded its wait
         lease.release()
+        finish_if_cancelled(svc, job_id)
         return done
 
-    def _deliver(self, svc: Services, lease: UnitLease, slot_at: int | None,
+    def _deliver(self, svc: Services, lease: UnitLease, slot_at: int | None, attempt: int,
                  work: Callable[[Unit, int], dict[str, Any]], where: dict[str, Any]) -> dict[str, Any]:
         job_id, set_number = where["job_id"], where["set_number"]
         unit = Unit(svc, job_id, set_number, self.request.id, lease,
@@ -88,10 +98,10 @@ class UnitTask(Task):
             return {**outcome, "record": unit.context["record"]}
         options = self.request.as_execution_options()
         svc.store.put_delivery(job_id, set_number, {
-            "args": list(self.request.args),
+            "args": list(self.request.args), "kwargs": dict(self.request.kwargs or {}),
             **{k: options[k] for k in DELIVERY_OPTIONS if options.get(k) is not None}})
         self.wait_for_model_slot(svc, slot_at, where)
-        return {"record": run_attempt(unit, self.request.retries, lambda attempt: work(unit, attempt))}
+        return {"record": run_attempt(unit, attempt, lambda number: work(unit, number))}
 
     def wait_for_model_slot(self, svc: Services, slot_at: int | None, where: dict[str, Any]) -> None:
         """Wait for this attempt's start time under LLM_RATE_LIMIT, reserved once per attempt.
@@ -117,12 +127,12 @@ class UnitTask(Task):
 
     def send_again(self, svc: Services, countdown: float, where: dict[str, Any], why: str,
                    **kwargs: Any) -> None:
-        """Send this message again in `countdown` seconds, keeping its retry count (Task.retry
-        would count a retry), and watch the unit meanwhile; raises Retry to end this delivery."""
+        """Defer this message by `countdown` seconds: Celery's retry message (same task id, same
+        place in the chord, same attempt), without counting a retry, since no attempt was made.
+        Raises Retry to end this delivery."""
         countdown = round(countdown, 3)
         log.info("%s; message scheduled again in %ss", why, countdown, extra={**where, "delay_s": countdown})
-        watch(svc.store.redis, where["job_id"], where["set_number"], countdown + 2 * svc.settings.lease_ttl_s)
-        svc.store.touch(where["job_id"])
+        svc.store.touch(where["job_id"])  # the job is alive (see STALL_TIMEOUT_S)
         signature = self.signature_from_request(
             self.request, self.request.args, {**self.request.kwargs, **kwargs}, countdown=countdown)
         signature.apply_async()

@@ -91,10 +91,14 @@ class JobSets(MethodView):
 
 @blp.route("/jobs/<job_id>/cancel")
 class CancelJob(MethodView):
-    @blp.response(200, JobSchema, description="The job, now `cancelled`")
+    @blp.response(200, JobSchema, description="The job: `cancelled`, or `cancelling` while a set "
+                  "that was running at the cancel finishes (it turns `cancelled` then)")
     @documented_errors(blp, 404, 409, 415, 429)
     def post(self, job_id: str):
-        """Cancel a running job: waiting sets are revoked, a running set may finish, files are kept."""
+        """Cancel a running job: waiting sets are revoked, a running set may finish, files are kept.
+
+        Once the job is `cancelled` nothing of it changes any more: no file, record or timestamp.
+        """
         job = _job_or_404(job_id)
         try:
             cancel_job(_services(), current_app.extensions["movie_gen"]["celery"], job)
