@@ -5,6 +5,10 @@ from movie_gen.settings import get_settings
 _settings = get_settings()
 
 broker_url = _settings.redis_url
+# kombu's Redis transport with a channel that can restore its messages after its connection
+# closed (a Redis restart would otherwise end the worker; see movie_gen/redis_broker.py).
+if broker_url.startswith("redis://"):
+    broker_transport = "movie_gen.redis_broker:Transport"
 result_backend = _settings.redis_url
 task_serializer = "json"
 result_serializer = "json"
