@@ -12,6 +12,7 @@ import signal
 import threading
 
 import pytest
+import redis
 
 from movie_gen.job_store import JobStore
 
@@ -160,3 +161,22 @@ def test_a_copy_of_a_message_claims_nothing(redis_server):
     store.update_unit_if("j1", 1, ("running",), "retrying")
     store.request_cancel("j1")
     assert claim(3) == -3  # a job being cancelled starts no attempt
+
+
+def test_a_channel_closed_after_its_connection_puts_its_messages_back(redis_server):
+    # kombu's own Redis channel raises AttributeError('... no attribute hostname') here and the
+    # worker exits (celery/kombu#970's code path); ours restores the message.
+    from kombu import Connection
+
+    from movie_gen.redis_broker import Transport
+
+    url = redis_server.url(62)
+    redis.Redis.from_url(url).flushdb()
+    connection = Connection(url, transport=Transport)
+    channel = connection.channel()
+    queue = connection.SimpleQueue("restore-test", channel=channel)
+    queue.put({"set": 1})
+    queue.get(timeout=5)  # delivered, not acknowledged
+    connection.transport.client = None  # the Connection was closed first, as on a broker restart
+    channel.close()
+    assert redis.Redis.from_url(url).llen("restore-test") == 1  # the message is back in its queue
