@@ -4,9 +4,11 @@ gevent workers: a long-poll or a slow client holds a greenlet, not a thread, so 
 once per process; redis-py and the Celery client run cooperatively under gevent's monkey-patching.
 """
 
+from movie_gen import gunicorn_errors
 from movie_gen.settings import get_settings
 
 _settings = get_settings()
+gunicorn_errors.install()  # a request gunicorn refuses itself gets a JSON body, as the app's do
 
 worker_class = "gevent"
 workers = _settings.web_workers
@@ -14,3 +16,4 @@ worker_connections = _settings.web_connections  # open connections (and so long-
 keepalive = _settings.header_timeout_s  # the gevent worker waits this long for a request's headers
 timeout = 60  # heartbeat of a worker process; long-polls do not block it under gevent
 graceful_timeout = 30
+limit_request_line = 8190  # gunicorn's largest: a long job id reaches the app, which names it

@@ -251,6 +251,9 @@ def test_demo_writes_a_script_and_stops(tmp_path):
     files = sorted(p.name for p in (Path(env["OUTPUT_ROOT"]) / "generated_movie_script").iterdir())
     assert len(files) == 4 and files[0].endswith("_metadata.json")
     assert "Files: " in done.stdout
+    job_id = re.search(r"\(job ([0-9a-f]{32})\)", done.stdout).group(1)
+    assert "To read the script: run `movie-gen up`, then open http://127.0.0.1:8000/" in done.stdout
+    assert f"movie-gen export {job_id} --format pdf" in done.stdout
 
 
 def test_up_uses_redis_url_when_it_answers(redis_server, tmp_path):

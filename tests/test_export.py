@@ -73,6 +73,22 @@ def test_every_format_downloads_with_its_content_type(offline_stack, finished, f
         assert f'filename="A_Lighthouse_Keeper_Finds_A_Map.{fmt}"' in response.headers["Content-Disposition"]
 
 
+def test_the_job_links_itself_its_events_and_every_export(offline_stack, finished):
+    job_id, _ = finished
+    links = offline_stack.get(f"/jobs/{job_id}").json()["links"]
+    assert links == {"self": f"/jobs/{job_id}", "events": f"/jobs/{job_id}/events",
+                     "exports": {fmt: f"/jobs/{job_id}/script?format={fmt}" for fmt in CONTENT_TYPES}}
+    for fmt, link in links["exports"].items():
+        response = offline_stack.get(link)
+        assert response.status_code == 200 and response.headers["Content-Type"] == CONTENT_TYPES[fmt]
+    submitted = offline_stack.post("/generate-movie-auto", json={"idea": "Linked", "total_segments": 1})
+    assert submitted.json()["links"]["self"] == submitted.headers["Location"]
+    spec = offline_stack.get("/openapi.json").json()["components"]["schemas"]
+    assert spec["Job"]["properties"]["links"] == {"$ref": "#/components/schemas/JobLinks"}
+    assert set(spec["ExportLinks"]["properties"]) == set(CONTENT_TYPES)
+    offline_stack.wait_job(submitted.json()["job_id"])
+
+
 def test_fountain_reparses_to_the_same_scenes_and_speeches(offline_stack, finished):
     job_id, script = finished
     text = _download(offline_stack, job_id, "fountain").content.decode("utf-8")

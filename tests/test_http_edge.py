@@ -149,3 +149,59 @@ def test_a_long_poll_returns_when_the_job_ends(edge):
     body = response.json()
     assert body["state"] == "completed" and body["result"]["success"] is True
     assert json.loads(json.dumps(body))["status_url"] == f"/jobs/{body['job_id']}"
+
+
+def _chunks(data: bytes, size: int = 65536) -> Iterator[bytes]:
+    """`data` as a generator, so that requests sends it chunked (no Content-Length)."""
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
+def test_an_oversized_body_is_a_413_stating_the_limit(edge, chunked):
+    _, server = edge
+    body = b'{"idea": "' + b"x" * 1_100_000 + b'"}'  # MAX_REQUEST_BYTES is 1048576 by default
+    response = requests.post(server.base_url + "/generate-movie-auto", timeout=30,
+                             data=_chunks(body) if chunked else body,
+                             headers={"Content-Type": "application/json"})
+    assert response.status_code == 413, response.text[:300]
+    payload = response.json()
+    assert "larger than the limit of 1048576 bytes (MAX_REQUEST_BYTES)" in payload["message"]
+    assert payload["errors"] == {"body": [payload["message"]]}
+
+
+def test_a_chunked_body_of_exactly_the_limit_is_read_whole(edge):
+    _, server = edge
+    body = b'{"idea": "' + b"x" * (1_048_576 - 12) + b'"}'
+    response = requests.post(server.base_url + "/generate-movie-auto", data=_chunks(body), timeout=30,
+                             headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and "idea" in response.json()["errors"], response.text[:300]
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/jobs/{}"), ("GET", "/jobs/{}/sets"),
+                                          ("GET", "/jobs/{}/script"), ("POST", "/jobs/{}/cancel")])
+def test_a_5000_character_job_id_is_a_json_400_naming_job_id(edge, method, path):
+    _, server = edge
+    response = requests.request(method, server.base_url + path.format("a" * 5000), timeout=10)
+    assert response.status_code == 400, response.text[:300]
+    assert response.headers["Content-Type"] == "application/json"
+    assert "Longer than 64 characters" in response.json()["errors"]["job_id"][0]
+    assert len(response.content) < 1024  # the id is not echoed back
+
+
+REFUSED_BY_GUNICORN = {
+    "request-line-over-8190": (b"GET /jobs/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "header-over-8190": (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    "not-http": (b"HELLO THERE\r\n\r\n", 400),
+}
+
+
+@pytest.mark.parametrize("request_bytes, code", REFUSED_BY_GUNICORN.values(), ids=REFUSED_BY_GUNICORN.keys())
+def test_requests_gunicorn_refuses_itself_get_the_json_error_body(edge, request_bytes, code):
+    _, server = edge
+    received, _ = raw_exchange(server.port, request_bytes)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % code), received[:300]
+    assert b"Content-Type: application/json" in head
+    payload = json.loads(body)
+    assert payload["code"] == code and payload["message"]

@@ -149,12 +149,32 @@ class StalledSchema(Schema):
     message = fields.String()
 
 
+class ExportLinksSchema(Schema):
+    """The job's script in each download format (`/jobs/<id>/script?format=`)."""
+
+    json = fields.String(metadata={"example": "/jobs/0f5c.../script?format=json"})
+    fountain = fields.String(metadata={"example": "/jobs/0f5c.../script?format=fountain"})
+    html = fields.String(metadata={"example": "/jobs/0f5c.../script?format=html"})
+    pdf = fields.String(metadata={"example": "/jobs/0f5c.../script?format=pdf"})
+    csv = fields.String(metadata={"example": "/jobs/0f5c.../script?format=csv"})
+
+
+class JobLinksSchema(Schema):
+    """Where to follow the job and download what it wrote (paths on this server)."""
+
+    self = fields.String(metadata={"example": "/jobs/0f5c..."})
+    events = fields.String(metadata={"description": "A server-sent event stream of the job's changes",
+                                     "example": "/jobs/0f5c.../events"})
+    exports = fields.Nested(ExportLinksSchema)
+
+
 class JobSchema(Schema):
     """The job, as every answer sends it: POST (202, or 200 with a wait), GET and cancel."""
 
     job_id = fields.String()
     state = fields.String(metadata={"enum": list(STATES)})
     status_url = fields.String(metadata={"example": "/jobs/0f5c..."})
+    links = fields.Nested(JobLinksSchema)
     progress = fields.Nested(ProgressSchema)
     stalled = fields.Nested(StalledSchema, metadata={
         "description": "Present when a running job has made no progress for longer than "

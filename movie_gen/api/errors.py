@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import redis
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
@@ -71,6 +71,10 @@ class MovieGenApi(Api):
         if error.code == 429 and not data.get("message"):
             message = (f"Too many requests: the limit is {error.description} for each client; "
                        "try again after Retry-After seconds.")
+        if error.code == 413 and not data.get("message"):
+            message = (f"The request body is larger than the limit of "
+                       f"{current_app.config['MAX_CONTENT_LENGTH']} bytes (MAX_REQUEST_BYTES).")
+            flat = {"body": [message]}
         body = error_body(error.code or 500, error.name, message, flat)
         if isinstance(error, InternalServerError):
             request_id = uuid.uuid4().hex[:12]

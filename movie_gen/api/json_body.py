@@ -9,7 +9,7 @@ from typing import Any, ContextManager
 
 from flask import Request, current_app
 from flask_smorest import abort
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 MAX_DEPTH = 32
 MAX_INT_DIGITS = 30
@@ -56,12 +56,26 @@ def _deadline(seconds: float) -> ContextManager[Any]:
     return Timeout(seconds, BodyTimeout) if monkey.is_module_patched("socket") else nullcontext()
 
 
+def _refuse_a_longer_stream(req: Request, data: bytes) -> None:
+    """A body without Content-Length (chunked) is read up to the limit: more after it is a 413.
+
+    werkzeug stops such a stream at MAX_CONTENT_LENGTH without a word; the server's own stream
+    says whether anything follows.
+    """
+    limit = req.max_content_length
+    if limit is not None and req.content_length is None and len(data) >= limit \
+            and req.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+
+
 def read_body(req: Request) -> bytes:
     """The raw body; a body that breaks off, is malformed, too slow or too large is a 4xx."""
     seconds = current_app.extensions["movie_gen"]["services"].settings.body_timeout_s
     try:
         with _deadline(seconds):
-            return req.get_data(cache=True)
+            data = req.get_data(cache=True)
+            _refuse_a_longer_stream(req, data)
+            return data
     except HTTPException:
         raise
     except BodyTimeout:

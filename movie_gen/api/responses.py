@@ -8,6 +8,7 @@ from typing import Any
 from flask import request, url_for
 from flask_smorest import abort
 
+from ..export.formats import FORMATS
 from ..job_store import FINAL_STATES
 from ..jobs import SETS_PAGE, job_view, wait_for_final
 from ..services import Services
@@ -18,12 +19,18 @@ MAX_POST_WAIT_S = 300
 _WAIT = re.compile(r"^wait\s*(?:=\s*\"?(\d{1,6})\"?)?$", re.IGNORECASE)
 
 
+def job_links(job_id: str) -> dict[str, Any]:
+    """The job's own URL, its event stream and its script in every download format."""
+    status_url = url_for("jobs.Job", job_id=job_id)
+    return {"self": status_url, "events": f"{status_url}/events",
+            "exports": {fmt: url_for("jobs.Script", job_id=job_id, format=fmt) for fmt in FORMATS}}
+
+
 def job_answer(services: Services, job: dict[str, Any], history: bool = False) -> dict[str, Any]:
-    """The job view with its URL, also inside `result` (what the JobSchema serializes)."""
+    """The job view with its URL (also inside `result`) and its links (what the JobSchema serializes)."""
     view = job_view(job, services.settings, history)
-    status_url = url_for("jobs.Job", job_id=job["job_id"])
-    view["status_url"] = status_url
-    view["result"]["status_url"] = status_url
+    view["links"] = job_links(job["job_id"])
+    view["status_url"] = view["result"]["status_url"] = view["links"]["self"]
     return view
 
 

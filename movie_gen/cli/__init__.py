@@ -82,6 +82,25 @@ def _generate(client: ApiClient, console: Console, args: argparse.Namespace, set
     return _follow_and_finish(client, console, job["job_id"], args.json, settings)
 
 
+def _retry(client: ApiClient, console: Console, args: argparse.Namespace, settings: Settings) -> int:
+    """Retry the sets that did not succeed; a job whose every set succeeded has nothing to retry."""
+    job = client.job(args.job_id)
+    if job["state"] == "completed":
+        print(json.dumps(job["result"], indent=2) if args.json else
+              f"Nothing to retry: every set of job {job['job_id']} succeeded.")
+        return 0
+    job = client.retry(args.job_id, args.max_retries, "not_before" if args.when_ready else "now")
+    scheduled = job["result"]["retry_info"].get("scheduled_at")
+    if scheduled:
+        print(json.dumps(job["result"], indent=2) if args.json else
+              f"Retry of job {job['job_id']} scheduled for {scheduled}; "
+              f"follow it with: movie-gen status {job['job_id']}")
+        return 0
+    if not args.json:
+        console.print(f"Retrying job {job['job_id']}")
+    return _follow_and_finish(client, console, job["job_id"], args.json, settings)
+
+
 def _export(client: ApiClient, args: argparse.Namespace) -> int:
     """Write the job's script in `args.format` to a file and print the file's path."""
     path = Path(args.output or ".")
@@ -144,9 +163,13 @@ def _demo(settings: Settings, console: Console, args: argparse.Namespace) -> int
         job = client.generate({"idea": args.idea, "total_segments": args.segments,
                                "segments_per_set": args.per_set})
         console.print(f"Writing \"{args.idea}\" (job {job['job_id']})")
-        return _follow_and_finish(client, console, job["job_id"], False, settings)
+        code = _follow_and_finish(client, console, job["job_id"], False, settings)
     finally:
         stack.stop()
+    console.print(f"To read the script: run `movie-gen up`, then open http://127.0.0.1:{settings.web_port}/"
+                  f"\n  or, with `movie-gen up` running: movie-gen export {job['job_id']} --format pdf",
+                  soft_wrap=True)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,16 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             return _export(client, args)
         if args.command == "retry":
-            job = client.retry(args.job_id, args.max_retries, "not_before" if args.when_ready else "now")
-            scheduled = job["result"]["retry_info"].get("scheduled_at")
-            if scheduled:
-                print(json.dumps(job["result"], indent=2) if args.json else
-                      f"Retry of job {job['job_id']} scheduled for {scheduled}; "
-                      f"follow it with: movie-gen status {job['job_id']}")
-                return 0
-            if not args.json:
-                console.print(f"Retrying job {job['job_id']}")
-            return _follow_and_finish(client, console, job["job_id"], args.json, settings)
+            return _retry(client, console, args, settings)
     except (CLIError, SettingsError) as exc:
         print(f"movie-gen: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)

@@ -45,7 +45,9 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on `port`: a listener refuses it, TIME-WAIT leftovers do not."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn and Flower bind
         try:
             sock.bind(("127.0.0.1", port))
             return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -44,21 +45,33 @@ def follow(client: ApiClient, job_id: str, console: Console, timeout_s: float = 
     """Redraw the table as the job moves, until it reaches a final state; returns the job."""
     deadline = time.monotonic() + timeout_s
     job = client.job(job_id)
+    # transient: the live view is erased at the end, and the caller prints the final table once
     with Live(Group(sets_table(job), summary_line(job)), console=console, refresh_per_second=8,
-              transient=not console.is_terminal) as live:
+              transient=True) as live:
         while job["state"] not in FINAL_STATES and time.monotonic() < deadline:
             job = client.job(job_id, wait=0.5)
             live.update(Group(sets_table(job), summary_line(job)))
     return job
 
 
+def _minute(timestamp: str | None) -> str:
+    """`2026-11-29T08:55:48.525Z` as `2026-11-29 08:55`: a date that fits a narrow terminal."""
+    if timestamp and len(timestamp) >= 16 and timestamp[10] == "T":
+        return f"{timestamp[:10]} {timestamp[11:16]}"
+    return timestamp or ""
+
+
 def jobs_table(jobs: list[dict[str, Any]]) -> Table:
-    """One row per job: id, state, title, sets, created."""
-    table = Table(title="Jobs, newest first", title_justify="left")
+    """One line per job: id, state, title, sets, created; only the title gives way on a narrow terminal."""
+    table = Table(title="Jobs, newest first", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, collapse_padding=True)
     table.add_column("job id", no_wrap=True, min_width=32)
-    for column in ("state", "title", "sets", "created"):
-        table.add_column(column, overflow="fold")
+    table.add_column("state", no_wrap=True)
+    table.add_column("title")  # the one column that shrinks; its text is cut short, never wrapped
+    table.add_column("sets", no_wrap=True, justify="right")
+    table.add_column("created (UTC)", no_wrap=True)
     for job in jobs:
-        table.add_row(job["job_id"], Text(job["state"], style=STYLE.get(job["state"], "")),
-                      job.get("title") or "", str(job.get("sets_total", "")), job.get("created_at") or "")
+        title = Text(job.get("title") or "", no_wrap=True, overflow="ellipsis")
+        table.add_row(job["job_id"], Text(job["state"], style=STYLE.get(job["state"], "")), title,
+                      str(job.get("sets_total", "")), _minute(job.get("created_at")))
     return table

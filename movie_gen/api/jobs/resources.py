@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, url_for
+from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -26,6 +26,16 @@ from .schemas import (
 )
 
 blp = Blueprint("jobs", __name__, description="Follow, list and cancel jobs")
+MAX_JOB_ID = 64  # as the retry endpoint's `job_id`; ids are 32 hexadecimal characters
+
+
+@blp.before_request
+def _bounded_job_id():
+    """An over-long job id is a 400 naming `job_id`, not a 404 that echoes it whole."""
+    job_id = (request.view_args or {}).get("job_id", "")
+    if len(job_id) > MAX_JOB_ID:
+        abort(400, errors={"job_id": [f"Longer than {MAX_JOB_ID} characters ({len(job_id)}); "
+                                      "job ids are 32 hexadecimal characters."]})
 
 
 def _services():
@@ -93,7 +103,7 @@ class JobSets(MethodView):
 class CancelJob(MethodView):
     @blp.response(200, JobSchema, description="The job: `cancelled`, or `cancelling` while a set "
                   "that was running at the cancel finishes (it turns `cancelled` then)")
-    @documented_errors(blp, 404, 409, 415, 429)
+    @documented_errors(blp, 400, 404, 409, 415, 429)
     def post(self, job_id: str):
         """Cancel a running job: waiting sets are revoked, a running set may finish, files are kept.
 
