@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -86,6 +87,59 @@ class RedisServer:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+RABBITMQ_HOST, RABBITMQ_PORT = "127.0.0.1", 5672
+
+
+def rabbitmq_answers() -> bool:
+    """Whether a RabbitMQ (or anything) listens on 127.0.0.1:5672."""
+    try:
+        with socket.create_connection((RABBITMQ_HOST, RABBITMQ_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class RabbitMQVhosts:
+    """Vhosts of the RabbitMQ at 127.0.0.1:5672 (guest/guest), one per stack, deleted at the end.
+
+    Never the default vhost: a vhost holds its own queues and exchanges, so the stacks of a run
+    (and of other runs on the machine) never take each other's messages.
+    """
+
+    def __init__(self) -> None:
+        self.prefix = f"movie_gen_test_{secrets.token_hex(4)}"
+        self.made: list[str] = []
+
+    @staticmethod
+    def ctl(*args: str) -> str:
+        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}")
+        return done.stdout
+
+    def new(self) -> str:
+        """A new empty vhost that guest may use; its broker URL."""
+        vhost = f"{self.prefix}_{len(self.made) + 1}"
+        self.ctl("add_vhost", vhost)
+        self.made.append(vhost)
+        self.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        return f"amqp://guest:guest@{RABBITMQ_HOST}:{RABBITMQ_PORT}/{vhost}"
+
+    def queue_types(self, broker_url: str) -> dict[str, str]:
+        """`rabbitmqctl list_queues -p VHOST name type`, as {name: type}."""
+        out = self.ctl("list_queues", "-p", broker_url.rsplit("/", 1)[1], "--no-table-headers",
+                       "name", "type")
+        return dict(line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
+
+    def delete_all(self) -> None:
+        for vhost in self.made:
+            try:
+                self.ctl("delete_vhost", vhost)
+            except (RuntimeError, subprocess.TimeoutExpired):
+                pass
+        self.made.clear()
 
 
 class Worker:

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from celery import Task
 from celery.exceptions import Ignore, Retry
 
+from movie_gen.dead_letters import refuse_if_dead_lettered
 from movie_gen.errors import LeaseLost, TransientLLMError
 from movie_gen.leases import UnitLease, unwatch, watch
 from movie_gen.services import Services
@@ -50,6 +51,7 @@ class UnitTask(Task):
         model-call slot, then attempt it. A delivery that finds the unit's lease held by a live
         attempt (the broker delivered the message twice) is ignored: it neither calls the model
         nor counts in the chord."""
+        refuse_if_dead_lettered(self, svc, job_id, set_number)
         lease = UnitLease(svc.store.redis, job_id, set_number, svc.settings.lease_ttl_s, self.request.id)
         where = {"job_id": job_id, "set_number": set_number}
         if not lease.acquire():

@@ -1,0 +1,107 @@
+"""RabbitMQ as the broker (BROKER_URL=amqp://…, a vhost per stack): the job store stays in Redis.
+
+The core flow, a retry from the endpoint, a worker killed whole (the broker gives its sets back at
+once) and a set that kills its worker every time (dead-lettered after the delivery limit).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import Stack
+from .servers import wait_until
+
+pytestmark = pytest.mark.timeout(150)
+
+
+def _set_files(stack: Stack) -> dict[str, int]:
+    """Each set file under OUTPUT_ROOT with its modification time."""
+    return {p.name: p.stat().st_mtime_ns for p in stack.output_root.rglob("*_set_*.json")}
+
+
+def _running_sets(stack: Stack, job_id: str, count: int) -> list[int]:
+    job = stack.store.get(job_id)
+    running = [s["set_number"] for s in (job or {}).get("sets", []) if s["status"] == "running"]
+    return running if len(running) >= count else []
+
+
+def test_a_job_completes_through_a_quorum_queue(make_rabbitmq_stack, rabbitmq):
+    stack = make_rabbitmq_stack()
+    job_id = stack.generate(idea="A lighthouse keeper hears the sea sing", total_segments=6,
+                            segments_per_set=2)
+    job = stack.wait_job(job_id)
+    assert job["state"] == "completed", job["result"]
+    sets = job["result"]["sets"]
+    assert [s["status"] for s in sets] == ["success"] * 3
+    assert all((stack.output_root / s["file_path"]).exists() for s in sets)
+    assert len(_set_files(stack)) == 3
+    queues = rabbitmq.queue_types(stack.settings.celery_broker_url)
+    assert queues["movie_gen"] == "quorum"
+    assert queues["movie_gen.dead"] == "quorum"
+
+
+def test_a_failed_set_is_retried_from_the_endpoint(make_rabbitmq_stack):
+    # set 2 fails in the job's first run: its one retry waits 1 s in the broker (native delayed
+    # delivery), fails too, and the job ends partial; the retry's second run succeeds
+    stack = make_rabbitmq_stack(OFFLINE_FAIL_FIRST_RUN_SETS="2", RETRY_BACKOFF_BASE="1")
+    job_id = stack.generate(idea="A courier crosses a frozen sea", total_segments=6,
+                            segments_per_set=2, max_retries=1)
+    job = stack.wait_job(job_id)
+    assert job["state"] == "partial"
+    failed = job["result"]["sets"][1]
+    assert failed["status"] == "failed" and failed["attempts"] == 2
+    assert [a.get("delay_s") for a in failed["attempt_history"]] == [1, None]
+    before = _set_files(stack)
+    assert len(before) == 2
+
+    response = stack.post("/retry-failed-story-sets", json={"job_id": job_id})
+    assert response.status_code == 202, response.text
+    job = stack.wait_job(job_id)
+    assert job["state"] == "completed", job["result"]
+    assert job["result"]["retry_info"]["retry_results"] == [
+        {"set_number": 2, "status": "success", "segments_generated": 2}]
+    after = _set_files(stack)
+    assert len(after) == 3
+    assert {name: after[name] for name in before} == before  # the other sets were not written again
+
+
+def test_a_worker_killed_whole_has_its_sets_delivered_again_at_once(make_rabbitmq_stack):
+    stack = make_rabbitmq_stack(workers=2, concurrency=2, OFFLINE_LATENCY_S="4")
+    job_id = stack.generate(idea="The night train stops nowhere", total_segments=4, segments_per_set=1)
+    wait_until(lambda: _running_sets(stack, job_id, 4), 60, "four running sets", interval=0.1)
+    worker = stack.workers.pop(0)
+    os.killpg(worker.proc.pid, signal.SIGKILL)  # main process and pool: its connection closes
+    worker.proc.wait(timeout=10)
+    killed_at = time.monotonic()
+    job = stack.wait_job(job_id, timeout=60)
+    took = time.monotonic() - killed_at
+    assert job["state"] == "completed", job["result"]
+    assert took < 20, f"the job completed {took:.1f}s after the kill"
+    histories = {s["set_number"]: [a["outcome"] for a in s["attempt_history"]]
+                 for s in job["result"]["sets"]}
+    lost = [n for n, outcomes in histories.items() if outcomes == ["worker_lost", "success"]]
+    assert lost, f"no set was running on the killed worker: {histories}"
+    assert all(outcomes in (["success"], ["worker_lost", "success"]) for outcomes in histories.values())
+    # one model call for the bible and one per set: the killed calls never returned
+    assert stack.store.get(job_id)["llm_calls"] == 5
+    assert len(_set_files(stack)) == 4
+    assert "sent again" not in stack.logs()  # the broker re-delivered; no recovery re-send
+
+
+def test_a_set_that_kills_its_worker_every_time_is_dead_lettered(make_rabbitmq_stack):
+    stack = make_rabbitmq_stack(OFFLINE_CRASH_SETS="2", DELIVERY_LIMIT="3")
+    job_id = stack.generate(idea="The cursed reel", total_segments=3, segments_per_set=1)
+    job = stack.wait_job(job_id, timeout=90)
+    assert job["state"] == "partial"
+    sets = job["result"]["sets"]
+    assert [s["status"] for s in sets] == ["success", "failed", "success"]
+    failed = sets[1]
+    assert "delivered 3 times; its worker was lost every time (x-delivery-limit)" in failed["error"]
+    assert [a["outcome"] for a in failed["attempt_history"]] == ["worker_lost"] * 3
+    assert all(Path(stack.output_root, s["file_path"]).exists() for s in sets if s["status"] == "success")
+    assert "dead-lettered by the broker" in stack.logs()
