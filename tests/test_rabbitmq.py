@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from movie_gen.broker import broker_config
+from movie_gen.settings import Settings, SettingsError
+
 from .conftest import Stack
 from .servers import wait_until
 
@@ -28,6 +31,27 @@ def _running_sets(stack: Stack, job_id: str, count: int) -> list[int]:
     job = stack.store.get(job_id)
     running = [s["set_number"] for s in (job or {}).get("sets", []) if s["status"] == "running"]
     return running if len(running) >= count else []
+
+
+def test_broker_settings_follow_the_broker_url():
+    redis = broker_config(Settings.from_env({"REDIS_URL": "redis://r:6379/1"}))
+    assert redis["broker_url"] == "redis://r:6379/1" and redis["task_queues"] is None
+    assert redis["broker_transport_options"]["global_keyprefix"] == "movie_gen:"
+    rabbit = broker_config(Settings.from_env({"BROKER_URL": "amqp://u:p@mq:5672/v", "DELIVERY_LIMIT": "4"}))
+    assert rabbit["broker_url"] == "amqp://u:p@mq:5672/v"
+    queue, dead = rabbit["task_queues"]
+    assert (queue.name, queue.exchange.type, dead.name) == ("movie_gen", "topic", "movie_gen.dead")
+    # RabbitMQ dead-letters a message returned more than x-delivery-limit times: 4 lost deliveries
+    assert queue.queue_arguments == {"x-queue-type": "quorum", "x-delivery-limit": 3,
+                                     "x-dead-letter-exchange": "movie_gen.dead",
+                                     "x-dead-letter-routing-key": "movie_gen.dead"}
+    assert rabbit["task_default_queue_type"] == "quorum" and rabbit["worker_detect_quorum_queues"]
+
+
+def test_a_broker_url_of_another_kind_is_refused_without_echoing_it():
+    with pytest.raises(SettingsError, match="BROKER_URL must start with one of") as refused:
+        Settings.from_env({"BROKER_URL": "kafka://user:hunter2@k:9092"})
+    assert "hunter2" not in str(refused.value)
 
 
 def test_a_job_completes_through_a_quorum_queue(make_rabbitmq_stack, rabbitmq):
