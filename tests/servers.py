@@ -168,6 +168,33 @@ class Worker:
         self.log.close()
 
 
+class FlowerServer:
+    """`celery -A workers flower` with a login, on a free port of 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, login: str = "admin:secret") -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.auth = tuple(login.split(":", 1))
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers", "flower", f"--port={self.port}",
+             "--address=127.0.0.1", f"--conf={ROOT / 'movie_gen' / 'flower_conf.py'}"],
+            cwd=ROOT, env={**env, "FLOWER_BASIC_AUTH": login}, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: requests.get(self.base_url + "/api/workers", auth=self.auth, timeout=5).ok,
+                   60, "Flower")
+
+    def tasks(self, **params: str) -> dict[str, Any]:
+        """Flower's tasks (`/api/tasks`), by task id."""
+        response = requests.get(self.base_url + "/api/tasks", params=params, auth=self.auth, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.log.close()
+
+
 class AppServer:
     """The Flask app behind a real HTTP server (werkzeug, threaded) on a free port."""
 

@@ -17,7 +17,7 @@ from movie_gen.broker import broker_config
 from movie_gen.settings import Settings, SettingsError
 
 from .conftest import Stack
-from .servers import wait_until
+from .servers import FlowerServer, wait_until
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -67,6 +67,7 @@ def test_a_job_completes_through_a_quorum_queue(make_rabbitmq_stack, rabbitmq):
     queues = rabbitmq.queue_types(stack.settings.celery_broker_url)
     assert queues["movie_gen"] == "quorum"
     assert queues["movie_gen.dead"] == "quorum"
+    assert queues["celery_delayed_0"] == "quorum"  # countdowns wait in the broker, not in a worker
 
 
 def test_a_failed_set_is_retried_from_the_endpoint(make_rabbitmq_stack):
@@ -119,8 +120,13 @@ def test_a_worker_killed_whole_has_its_sets_delivered_again_at_once(make_rabbitm
 
 def test_a_set_that_kills_its_worker_every_time_is_dead_lettered(make_rabbitmq_stack):
     stack = make_rabbitmq_stack(OFFLINE_CRASH_SETS="2", DELIVERY_LIMIT="3")
-    job_id = stack.generate(idea="The cursed reel", total_segments=3, segments_per_set=1)
-    job = stack.wait_job(job_id, timeout=90)
+    flower = FlowerServer(stack.env, stack.workdir / "flower.log")
+    try:
+        job_id = stack.generate(idea="The cursed reel", total_segments=3, segments_per_set=1)
+        job = stack.wait_job(job_id, timeout=90)
+        failed_task = wait_until(lambda: flower.tasks(state="FAILURE"), 30, "Flower to show the failure")
+    finally:
+        flower.stop()
     assert job["state"] == "partial"
     sets = job["result"]["sets"]
     assert [s["status"] for s in sets] == ["success", "failed", "success"]
@@ -129,3 +135,6 @@ def test_a_set_that_kills_its_worker_every_time_is_dead_lettered(make_rabbitmq_s
     assert [a["outcome"] for a in failed["attempt_history"]] == ["worker_lost"] * 3
     assert all(Path(stack.output_root, s["file_path"]).exists() for s in sets if s["status"] == "success")
     assert "dead-lettered by the broker" in stack.logs()
+    [(task_id, task)] = failed_task.items()
+    assert task_id == stack.store.set_task_ids(job_id)[2]
+    assert "x-delivery-limit" in task["exception"]
