@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from movie_gen.broker import broker_config
+from movie_gen.pipeline import SET_TASK
 from movie_gen.settings import Settings, SettingsError
 
 from .conftest import Stack
@@ -68,6 +69,9 @@ def test_a_job_completes_through_a_quorum_queue(make_rabbitmq_stack, rabbitmq):
     assert queues["movie_gen"] == "quorum"
     assert queues["movie_gen.dead"] == "quorum"
     assert queues["celery_delayed_0"] == "quorum"  # countdowns wait in the broker, not in a worker
+    # a sub-second countdown (a Retry-After of 0.4 s) is rounded up, not refused by Celery
+    stack.celery.send_task(SET_TASK, args=("no-such-job", 1), countdown=0.4, ignore_result=True)
+    wait_until(lambda: "no-such-job" in stack.logs(), 30, "the delayed message to arrive")
 
 
 def test_a_failed_set_is_retried_from_the_endpoint(make_rabbitmq_stack):
