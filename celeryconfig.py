@@ -20,6 +20,9 @@ enable_utc = True
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
+# A running set goes on when the worker's broker connection drops (its lease keeps a second
+# delivery from running it too); Celery 6 would cancel it by default, throwing its model call away.
+worker_cancel_long_running_tasks_on_connection_loss = False
 task_time_limit = _settings.task_time_limit_s
 task_soft_time_limit = max(5, _settings.task_time_limit_s - 30)
 

@@ -133,6 +133,16 @@ class RabbitMQVhosts:
                        "name", "type")
         return dict(line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
 
+    def close_connections(self, broker_url: str) -> int:
+        """Close every client connection to the vhost of `broker_url`, as a network cut would;
+        the number closed."""
+        vhost = broker_url.rsplit("/", 1)[1]
+        out = self.ctl("list_connections", "--no-table-headers", "pid", "vhost")
+        pids = [line.split()[0] for line in out.splitlines() if line.split()[1:2] == [vhost]]
+        for pid in pids:
+            self.ctl("close_connection", pid, "closed by the test suite")
+        return len(pids)
+
     def delete_all(self) -> None:
         for vhost in self.made:
             try:

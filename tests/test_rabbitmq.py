@@ -142,3 +142,20 @@ def test_a_set_that_kills_its_worker_every_time_is_dead_lettered(make_rabbitmq_s
     [(task_id, task)] = failed_task.items()
     assert task_id == stack.store.set_task_ids(job_id)[2]
     assert "x-delivery-limit" in task["exception"]
+
+
+def test_a_running_set_whose_message_the_broker_dead_letters_is_not_failed(make_rabbitmq_stack, rabbitmq):
+    # DELIVERY_LIMIT=1: the first message given back is dead-lettered. The broker gives back the
+    # running set when its connection closes, although the attempt goes on: the dead-lettered
+    # delivery finds the live attempt's lease and backs off, and the set is written once.
+    stack = make_rabbitmq_stack(DELIVERY_LIMIT="1", OFFLINE_LATENCY_S="6")
+    job_id = stack.generate(idea="The signal in the static", total_segments=1, segments_per_set=1)
+    wait_until(lambda: _running_sets(stack, job_id, 1), 60, "the running set", interval=0.1)
+    broker = stack.settings.celery_broker_url
+    assert rabbitmq.close_connections(broker) > 0
+    job = stack.wait_job(job_id, timeout=60)
+    assert job["state"] == "completed", job["result"]
+    [entry] = job["result"]["sets"]
+    assert [a["outcome"] for a in entry["attempt_history"]] == ["success"]
+    assert "left to it" in stack.logs()
+    assert stack.store.get(job_id)["llm_calls"] == 2
