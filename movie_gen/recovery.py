@@ -11,7 +11,7 @@ waits for its retry or for a worker is never copied: it is not lost. A unit whos
 worker already reported failed (a hard time limit) is recorded failed instead of sent again.
 
 RabbitMQ returns a dead consumer's messages at once and counts their deliveries, so with an
-`amqp://` broker nothing is sent from here (`broker_owns_delivery`).
+`amqp://` broker nothing is sent from here.
 """
 
 from __future__ import annotations
@@ -30,11 +30,6 @@ from .retries import run_due_retries
 from .services import Services
 
 log = logging.getLogger(__name__)
-
-
-def broker_owns_delivery(app: Celery) -> bool:
-    """Whether the broker returns a dead worker's messages itself (RabbitMQ), so no copy is sent."""
-    return str(app.conf.broker_url or "").split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
 
 
 def recover_lost_units(svc: Services, app: Celery, limit: int = 100) -> list[str]:
@@ -94,8 +89,8 @@ def _send_again_if_lost(svc: Services, app: Celery, job_id: str, set_number: int
         log.warning("unit's task already failed (%s): recorded failed, not sent again",
                     meta.get("status"), extra=where)
         return False
-    if broker_owns_delivery(app):
-        return False
+    if svc.settings.broker_is_rabbitmq:
+        return False  # the broker gives a dead consumer's messages back itself
     last = (record.get("attempts") or [{"attempt": 1}])[-1]
     options = {k: v for k, v in delivery.items() if k not in ("args", "kwargs")}
     kwargs = {k: v for k, v in (delivery.get("kwargs") or {}).items() if k != "slot_at"}

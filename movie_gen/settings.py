@@ -72,6 +72,20 @@ def _int_list(env: Mapping[str, str], name: str) -> frozenset[int]:
         raise SettingsError(f"{name} must be comma-separated set numbers, got {raw!r}") from None
 
 
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+BROKER_SCHEMES = (*AMQP_SCHEMES, "redis", "rediss", "redis+socket")
+
+
+def _broker_url(env: Mapping[str, str]) -> str:
+    """BROKER_URL, checked by its scheme only (the rest may hold a password: never echoed)."""
+    raw = (env.get("BROKER_URL") or "").strip()
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if raw and scheme not in BROKER_SCHEMES:
+        raise SettingsError(f"BROKER_URL must start with one of "
+                            f"{', '.join(s + '://' for s in BROKER_SCHEMES)}, got {scheme or 'no scheme'!r}")
+    return raw
+
+
 STRUCTURED_OUTPUTS = ("auto", "json_schema", "json_object", "prompt")
 TOKEN_PARAMS = ("auto", "both", "max_completion_tokens", "max_tokens")
 
@@ -135,6 +149,7 @@ class Settings:
     lease_ttl_s: float = 60.0
     recovery_interval_s: float = 10.0
     delivery_limit: int = 3
+    broker_url: str = field(default="", repr=False)  # empty: the broker is REDIS_URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -205,7 +220,18 @@ class Settings:
             lease_ttl_s=_float(env, "LEASE_TTL_S", cls.lease_ttl_s, low=1.0),
             recovery_interval_s=_float(env, "RECOVERY_INTERVAL_S", cls.recovery_interval_s, low=0.2),
             delivery_limit=_int(env, "DELIVERY_LIMIT", cls.delivery_limit, low=1),
+            broker_url=_broker_url(env),
         )
+
+    @property
+    def celery_broker_url(self) -> str:
+        """Where the task messages go: BROKER_URL, else the Redis of the job store."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def broker_is_rabbitmq(self) -> bool:
+        """True when the broker is RabbitMQ (an `amqp://` or `amqps://` BROKER_URL)."""
+        return self.celery_broker_url.split("://", 1)[0] in AMQP_SCHEMES
 
     @property
     def visibility_timeout_s(self) -> int:

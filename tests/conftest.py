@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,7 +18,15 @@ from movie_gen.celery_app import create_celery
 from movie_gen.job_store import FINAL_STATES, JobStore
 from movie_gen.settings import Settings
 
-from .servers import ROOT, AppServer, LLMockServer, RedisServer, Worker
+from .servers import (
+    ROOT,
+    AppServer,
+    LLMockServer,
+    RabbitMQVhosts,
+    RedisServer,
+    Worker,
+    rabbitmq_answers,
+)
 
 FAST_ENV = {"LLM_PROVIDER": "offline", "RETRY_BACKOFF_BASE": "1", "LLM_RATE_LIMIT": "1000/second",
             "LOG_LEVEL": "INFO"}
@@ -41,7 +50,7 @@ class Stack:
         self.output_root = workdir / "output"
         self.output_root.mkdir()
         base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("OFFLINE_", "OPENAI_", "RETRY_", "LLM_"))}
+                if not k.startswith(("OFFLINE_", "OPENAI_", "RETRY_", "LLM_")) and k != "BROKER_URL"}
         self.env = {**base, **FAST_ENV, "REDIS_URL": redis_server.url(next(_databases)),
                     "OUTPUT_ROOT": str(self.output_root), "PYTHONPATH": str(ROOT), **env}
         self.settings = Settings.from_env(self.env)
@@ -113,6 +122,25 @@ def make_stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFacto
     yield factory
     for stack in made:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> Iterator[RabbitMQVhosts]:
+    """The RabbitMQ of the machine (127.0.0.1:5672, .ci/run starts one), a vhost per stack."""
+    if shutil.which("rabbitmqctl") is None or not rabbitmq_answers():
+        pytest.skip("no RabbitMQ at 127.0.0.1:5672 (.ci/run installs and starts rabbitmq-server)")
+    vhosts = RabbitMQVhosts()
+    yield vhosts
+    vhosts.delete_all()
+
+
+@pytest.fixture(scope="module")
+def make_rabbitmq_stack(make_stack, rabbitmq: RabbitMQVhosts):
+    """Like `make_stack`, with RabbitMQ as the broker (a vhost of its own); Redis keeps the rest."""
+    def factory(workers: int = 1, concurrency: int = 2, **env: str) -> Stack:
+        return make_stack(workers, concurrency, BROKER_URL=rabbitmq.new(), **env)
+
+    return factory
 
 
 @pytest.fixture(scope="module")

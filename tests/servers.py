@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -88,6 +89,69 @@ class RedisServer:
         stop_process(self.proc)
 
 
+RABBITMQ_HOST, RABBITMQ_PORT = "127.0.0.1", 5672
+
+
+def rabbitmq_answers() -> bool:
+    """Whether a RabbitMQ (or anything) listens on 127.0.0.1:5672."""
+    try:
+        with socket.create_connection((RABBITMQ_HOST, RABBITMQ_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class RabbitMQVhosts:
+    """Vhosts of the RabbitMQ at 127.0.0.1:5672 (guest/guest), one per stack, deleted at the end.
+
+    Never the default vhost: a vhost holds its own queues and exchanges, so the stacks of a run
+    (and of other runs on the machine) never take each other's messages.
+    """
+
+    def __init__(self) -> None:
+        self.prefix = f"movie_gen_test_{secrets.token_hex(4)}"
+        self.made: list[str] = []
+
+    @staticmethod
+    def ctl(*args: str) -> str:
+        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}")
+        return done.stdout
+
+    def new(self) -> str:
+        """A new empty vhost that guest may use; its broker URL."""
+        vhost = f"{self.prefix}_{len(self.made) + 1}"
+        self.ctl("add_vhost", vhost)
+        self.made.append(vhost)
+        self.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        return f"amqp://guest:guest@{RABBITMQ_HOST}:{RABBITMQ_PORT}/{vhost}"
+
+    def queue_types(self, broker_url: str) -> dict[str, str]:
+        """`rabbitmqctl list_queues -p VHOST name type`, as {name: type}."""
+        out = self.ctl("list_queues", "-p", broker_url.rsplit("/", 1)[1], "--no-table-headers",
+                       "name", "type")
+        return dict(line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
+
+    def close_connections(self, broker_url: str) -> int:
+        """Close every client connection to the vhost of `broker_url`, as a network cut would;
+        the number closed."""
+        vhost = broker_url.rsplit("/", 1)[1]
+        out = self.ctl("list_connections", "--no-table-headers", "pid", "vhost")
+        pids = [line.split()[0] for line in out.splitlines() if line.split()[1:2] == [vhost]]
+        for pid in pids:
+            self.ctl("close_connection", pid, "closed by the test suite")
+        return len(pids)
+
+    def delete_all(self) -> None:
+        for vhost in self.made:
+            try:
+                self.ctl("delete_vhost", vhost)
+            except (RuntimeError, subprocess.TimeoutExpired):
+                pass
+        self.made.clear()
+
+
 class Worker:
     """`celery -A workers worker` as a subprocess with its own environment."""
 
@@ -108,6 +172,33 @@ class Worker:
                 raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
             return bool(celery_app.control.ping(timeout=0.5))
         wait_until(ready, timeout, "the Celery worker to answer a ping")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.log.close()
+
+
+class FlowerServer:
+    """`celery -A workers flower` with a login, on a free port of 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, login: str = "admin:secret") -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.auth = tuple(login.split(":", 1))
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers", "flower", f"--port={self.port}",
+             "--address=127.0.0.1", f"--conf={ROOT / 'movie_gen' / 'flower_conf.py'}"],
+            cwd=ROOT, env={**env, "FLOWER_BASIC_AUTH": login}, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: requests.get(self.base_url + "/api/workers", auth=self.auth, timeout=5).ok,
+                   60, "Flower")
+
+    def tasks(self, **params: str) -> dict[str, Any]:
+        """Flower's tasks (`/api/tasks`), by task id."""
+        response = requests.get(self.base_url + "/api/tasks", params=params, auth=self.auth, timeout=10)
+        response.raise_for_status()
+        return response.json()
 
     def stop(self) -> None:
         stop_process(self.proc)

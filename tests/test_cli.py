@@ -22,7 +22,7 @@ from .servers import ROOT, free_port, wait_until
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("OFFLINE_", "OPENAI_", "RETRY_", "LLM_", "MOVIE_GEN", "REDIS_"))}
+            if not k.startswith(("OFFLINE_", "OPENAI_", "RETRY_", "LLM_", "MOVIE_GEN", "REDIS_", "BROKER_"))}
     return {**base, "PYTHONPATH": str(ROOT), "OUTPUT_ROOT": str(tmp_path / "output"),
             "MOVIE_GEN_HOME": str(tmp_path / "home"),
             # nothing listens there, so the embedded Redis is used
@@ -222,6 +222,42 @@ def test_unreachable_server_is_one_line(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def _worker_pid(up_pid: int) -> int | None:
+    """The main process of the Celery worker that `movie-gen up` started."""
+    for pid in _descendants(up_pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if b"worker" in cmdline and b"workers" in cmdline and int(stat[1]) == up_pid and stat[0] != "Z":
+            return pid
+    return None
+
+
+def test_up_starts_a_killed_worker_again(up):
+    server, env = up
+    old = wait_until(lambda: _worker_pid(server.proc.pid), 10, "the worker process")
+    os.killpg(old, signal.SIGKILL)  # the worker and its pool, as an out-of-memory kill would
+    wait_until(lambda: "worker exited (code -9); started again (1 restart(s) in the last 60s)"
+               in server.text(), 30, "the restart line")
+    new = wait_until(lambda: _worker_pid(server.proc.pid), 10, "the new worker process")
+    assert new != old and server.proc.poll() is None
+    done = _cli("generate", "After the restart", "--segments", "2", "--per-set", "1", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    log = Path(env["MOVIE_GEN_HOME"]) / "logs" / f"web-{env['MOVIE_GEN_PORT']}" / "worker.log"
+    assert "movie-gen up: worker exited (code -9); started again" in log.read_text()
+
+
+def test_restarts_are_bounded_per_window():
+    from movie_gen.cli.supervision import RestartBudget
+
+    budget = RestartBudget(limit=2, window_s=60)
+    assert [budget.allow(t) for t in (0, 1, 2, 59)] == [True, True, False, False]
+    assert budget.allow(60) and budget.allow(61) and not budget.allow(62)
+    assert budget.recent == 2
+
+
 def test_ctrl_c_stops_every_process(up):
     server, _ = up
     pids = _descendants(server.proc.pid)
@@ -254,6 +290,34 @@ def test_demo_writes_a_script_and_stops(tmp_path):
     job_id = re.search(r"\(job ([0-9a-f]{32})\)", done.stdout).group(1)
     assert "To read the script: run `movie-gen up`, then open http://127.0.0.1:8000/" in done.stdout
     assert f"movie-gen export {job_id} --format pdf" in done.stdout
+
+
+@pytest.mark.timeout(150)
+def test_up_uses_rabbitmq_when_broker_url_is_set(rabbitmq, tmp_path):
+    port = free_port()
+    broker = rabbitmq.new()
+    env = _env(tmp_path, MOVIE_GEN_PORT=str(port), BROKER_URL=broker)
+    server = Up({**env, "FLOWER_PORT": str(free_port())})
+    try:
+        assert f"Broker: {broker.replace('guest:guest@', 'guest:**@')}" in server.text()
+        assert "Redis:  embedded" in server.text()  # the job store and results stay in Redis
+        done = _cli("generate", "Rabbit-borne", "--segments", "2", "--per-set", "1", "--json",
+                    env={**env, "MOVIE_GEN_URL": f"http://127.0.0.1:{port}"})
+        assert done.returncode == 0, done.stderr
+        assert rabbitmq.queue_types(broker)["movie_gen"] == "quorum"
+    finally:
+        server.proc.send_signal(signal.SIGINT)
+        assert server.proc.wait(timeout=60) == 0
+
+
+def test_up_refuses_a_broker_that_does_not_answer(tmp_path):
+    env = _env(tmp_path, MOVIE_GEN_PORT=str(free_port()), FLOWER_PORT=str(free_port()),
+               BROKER_URL=f"amqp://guest:secret@127.0.0.1:{free_port()}/nowhere")
+    Path(env["MOVIE_GEN_HOME"]).mkdir()
+    done = _cli("up", env=env, timeout=60)
+    assert done.returncode == 2
+    assert "no RabbitMQ answers at BROKER_URL (amqp://guest:**@127.0.0.1:" in done.stderr
+    assert "secret" not in done.stderr
 
 
 def test_up_uses_redis_url_when_it_answers(redis_server, tmp_path):

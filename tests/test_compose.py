@@ -15,6 +15,7 @@ import yaml
 from celery import Celery
 
 from movie_gen.pipeline import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK
+from movie_gen.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -81,7 +82,31 @@ def seconds(duration: str) -> int:
 
 
 def test_services_exist(services: dict[str, Any]) -> None:
-    assert {"redis", "web", "worker", "flower"} <= set(services)
+    assert {"rabbitmq", "redis", "web", "worker", "flower"} <= set(services)
+
+
+def test_long_running_services_restart_and_wait_for_their_stores(services: dict[str, Any]) -> None:
+    for name in ("rabbitmq", "redis", *APP_SERVICES):
+        assert services[name]["restart"] == "unless-stopped", name
+    for name in APP_SERVICES:
+        for store in ("rabbitmq", "redis"):
+            assert services[name]["depends_on"][store] == {"condition": "service_healthy"}, name
+
+
+def test_rabbitmq_is_the_broker_durable_and_checked(compose: dict[str, Any], services: dict[str, Any],
+                                                  shared_env: dict[str, Any]) -> None:
+    rabbitmq = services["rabbitmq"]
+    assert rabbitmq["image"].startswith("rabbitmq:3.13")
+    assert rabbitmq["hostname"] == "rabbitmq"  # the node name, hence the data directory, is stable
+    assert volume_at(rabbitmq, "/var/lib/rabbitmq") in compose["volumes"], \
+        "RabbitMQ data must be on a named volume"
+    assert "rabbitmq-diagnostics" in healthcheck(rabbitmq)
+    assert "ports" not in rabbitmq  # reached by the services only
+    env = rabbitmq["environment"]
+    assert env["RABBITMQ_DEFAULT_PASS"].startswith("${RABBITMQ_PASSWORD:?")
+    broker = shared_env["BROKER_URL"]
+    assert broker.startswith(f"amqp://{env['RABBITMQ_DEFAULT_USER']}:${{RABBITMQ_PASSWORD:?")
+    assert broker.endswith(f"@rabbitmq:5672/{env['RABBITMQ_DEFAULT_VHOST']}")
 
 
 def test_redis_is_durable_and_checked(compose: dict[str, Any], services: dict[str, Any]) -> None:
@@ -155,8 +180,9 @@ def test_every_variable_is_documented(compose_text: str, shared_env: dict[str, A
     assert not missing, f"not in .env.example: {sorted(missing)}"
 
 
-def test_env_example_leaves_the_flower_login_to_the_user(env_example: dict[str, str]) -> None:
+def test_env_example_leaves_the_secrets_to_the_user(env_example: dict[str, str]) -> None:
     assert env_example["FLOWER_BASIC_AUTH"] == ""
+    assert env_example["RABBITMQ_PASSWORD"] == ""
 
 
 def test_commands_point_at_real_entry_points() -> None:
@@ -187,11 +213,13 @@ def test_dockerignore_keeps_secrets_and_state_out() -> None:
 
 def run_config(tmp_path: Path, env_file: Path | None = None,
                **env: str) -> subprocess.CompletedProcess[str]:
-    """`docker-compose config` on our file, without the caller's .env or FLOWER_BASIC_AUTH."""
+    """`docker-compose config` on our file, without the caller's .env or secrets (a RabbitMQ
+    password is given unless `env` says otherwise)."""
     if env_file is None:
         env_file = tmp_path / "empty.env"
         env_file.write_text("")
-    base = {k: v for k, v in os.environ.items() if k != "FLOWER_BASIC_AUTH"}
+    base = {k: v for k, v in os.environ.items() if k not in ("FLOWER_BASIC_AUTH", "RABBITMQ_PASSWORD")}
+    env = {"RABBITMQ_PASSWORD": "rabbitsecret", **env}
     return subprocess.run(
         [DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
         cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
@@ -205,6 +233,18 @@ def test_compose_config_accepts_the_file(tmp_path: Path) -> None:
     resolved = yaml.safe_load(result.stdout)["services"]
     assert resolved["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "admin:secret"
     assert "FLOWER_BASIC_AUTH" not in resolved["web"]["environment"]
+    assert resolved["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"] == "rabbitsecret"
+    broker = resolved["worker"]["environment"]["BROKER_URL"]
+    assert broker == "amqp://movie_gen:rabbitsecret@rabbitmq:5672/movie_gen"
+    assert Settings.from_env({"BROKER_URL": broker}).broker_is_rabbitmq
+
+
+@needs_docker_compose
+@pytest.mark.timeout(90)
+def test_compose_config_refuses_a_broker_without_a_password(tmp_path: Path) -> None:
+    result = run_config(tmp_path, FLOWER_BASIC_AUTH="admin:secret", RABBITMQ_PASSWORD="")
+    assert result.returncode != 0
+    assert "RABBITMQ_PASSWORD" in result.stderr
 
 
 @needs_docker_compose
@@ -240,8 +280,10 @@ def test_compose_web_refuses_an_open_api_without_the_opt_out(tmp_path: Path, env
 
 @needs_docker_compose
 @pytest.mark.timeout(120)
-def test_compose_flower_refuses_its_api_and_metrics_without_credentials(tmp_path: Path, redis_server) -> None:
-    """The flower service's resolved command and environment, run here against the suite's Redis."""
+def test_compose_flower_refuses_its_api_and_metrics_without_credentials(tmp_path: Path, redis_server,
+                                                                      rabbitmq) -> None:
+    """The flower service's resolved command and environment, run here against the suite's Redis
+    and a vhost of the machine's RabbitMQ (the broker of compose)."""
     import requests
 
     from .servers import free_port, stop_process, wait_until
@@ -252,7 +294,8 @@ def test_compose_flower_refuses_its_api_and_metrics_without_credentials(tmp_path
     cmd = [arg.replace("/app/", f"{ROOT}/").replace("--port=5555", f"--port={port}")
            for arg in flower["command"]] + ["--address=127.0.0.1"]
     env = {**os.environ, **{k: str(v) for k, v in flower["environment"].items()},
-           "REDIS_URL": redis_server.url(63), "OUTPUT_ROOT": str(tmp_path), "PYTHONPATH": str(ROOT)}
+           "BROKER_URL": rabbitmq.new(), "REDIS_URL": redis_server.url(63), "OUTPUT_ROOT": str(tmp_path),
+           "PYTHONPATH": str(ROOT)}
     env.pop("FLOWER_UNAUTHENTICATED_API", None)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                             start_new_session=True)

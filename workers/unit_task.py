@@ -10,6 +10,7 @@ from celery import Task
 from celery.exceptions import Ignore, Retry
 
 from movie_gen.cancellation import finish_if_cancelled
+from movie_gen.dead_letters import refuse_if_dead_lettered
 from movie_gen.errors import LeaseLost, TransientLLMError
 from movie_gen.leases import UnitLease
 from movie_gen.services import Services
@@ -59,6 +60,7 @@ class UnitTask(Task):
         unit's lease held by a live attempt (the broker delivered the message twice), or its
         attempt claimed already, is ignored: it neither calls the model nor counts in the chord.
         """
+        refuse_if_dead_lettered(self, svc, job_id, set_number)
         lease = UnitLease(svc.store.redis, job_id, set_number, svc.settings.lease_ttl_s, self.request.id)
         where = {"job_id": job_id, "set_number": set_number}
         if not lease.acquire():

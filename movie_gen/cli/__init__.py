@@ -125,7 +125,8 @@ def _run_stack(settings: Settings, console: Console, web_port: int, flower_port:
         stack.stop()
         raise
     where = "embedded, data in " + str(settings.state_dir / "redis") if stack.embedded_redis else stack.redis_url
-    console.print(f"Redis:  {where}\nAPI:    {stack.api_url}  (docs: {stack.api_url}/docs)")
+    console.print(f"Redis:  {where}\nBroker: {stack.broker}\n"
+                  f"API:    {stack.api_url}  (docs: {stack.api_url}/docs)", soft_wrap=True)
     if flower_port:
         console.print(f"Flower: http://127.0.0.1:{flower_port}", soft_wrap=True)
         if not settings.flower_basic_auth:  # generated for this run: shown here and nowhere else
@@ -144,6 +145,8 @@ def _up(settings: Settings, console: Console, no_flower: bool) -> int:
     console.print("Running. Ctrl-C stops everything.")
     try:
         while not stop.wait(1.0):
+            for line in stack.restart_exited_workers():
+                console.print(f"[yellow]{line}[/]", soft_wrap=True)
             dead = [c.name for c in stack.children if c.proc.poll() is not None]
             if dead:
                 console.print(f"[red]{', '.join(dead)} stopped unexpectedly; shutting down[/]")

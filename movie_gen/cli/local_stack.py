@@ -1,4 +1,8 @@
-"""Everything on one machine as one process tree: Redis (or an embedded one), worker, web, Flower."""
+"""Everything on one machine as one process tree: Redis (or an embedded one), worker, web, Flower.
+
+The broker is that Redis, or RabbitMQ when BROKER_URL is set. A worker that exits on its own (a
+crash, an out-of-memory kill) is started again, at most WORKER_RESTARTS times a minute.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from kombu import Connection
+from kombu.utils.url import maybe_sanitize_url
 
 from ..settings import Settings
 from .api_client import ApiClient, CLIError
+from .supervision import RestartBudget
 
 _PR_SET_PDEATHSIG = 1
 FLOWER_CONF = Path(__file__).resolve().parent.parent / "flower_conf.py"
@@ -35,6 +42,16 @@ def redis_answers(url: str) -> bool:
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
     except (redis.RedisError, ValueError, OSError):
+        return False
+
+
+def broker_answers(url: str) -> bool:
+    """Whether the RabbitMQ at `url` takes a connection (and these credentials)."""
+    try:
+        with Connection(url, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+        return True
+    except Exception:  # refused, unknown host, bad login, vhost missing
         return False
 
 
@@ -75,6 +92,8 @@ def embedded_redis_binary() -> str:
 class Child:
     name: str
     proc: subprocess.Popen
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,6 +108,7 @@ class LocalStack:
     redis_url: str = ""
     embedded_redis: bool = False
     flower_login: str = ""
+    restarts: RestartBudget = field(default_factory=RestartBudget)
 
     def __post_init__(self) -> None:
         self.flower_login = self.settings.flower_basic_auth or f"movie-gen:{secrets.token_urlsafe(18)}"
@@ -103,7 +123,7 @@ class LocalStack:
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 preexec_fn=_die_with_parent)
         log.close()
-        child = Child(name, proc)
+        child = Child(name, proc, args, env)
         self.children.append(child)
         return child
 
@@ -141,9 +161,17 @@ class LocalStack:
         if busy:
             raise CLIError("; ".join(busy))
 
+    @property
+    def broker(self) -> str:
+        """The broker as shown to the user: BROKER_URL without its password, else "Redis"."""
+        return maybe_sanitize_url(self.settings.broker_url) if self.settings.broker_url else "Redis"
+
     def start(self, base_env: dict[str, str]) -> None:
         """Start Redis (unless REDIS_URL answers), a worker, gunicorn and Flower; wait until healthy."""
         self.check_ports()
+        if self.settings.broker_is_rabbitmq and not broker_answers(self.settings.broker_url):
+            raise CLIError(f"no RabbitMQ answers at BROKER_URL ({self.broker}); start it, or unset "
+                           "BROKER_URL to use Redis as the broker")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in base_env.items() if k != "FLOWER_UNAUTHENTICATED_API"}
         self._start_redis(env)
@@ -161,6 +189,23 @@ class LocalStack:
             self._spawn("flower", flower, {**env, "FLOWER_BASIC_AUTH": self.flower_login})
         client = ApiClient(self.api_url)
         self._wait(client.healthy, 60, "the web app and the worker")
+
+    def restart_exited_workers(self) -> list[str]:
+        """Start again each worker that exited on its own, within the restart budget; one line
+        per restart (also written to the worker's log). A worker past its budget stays down."""
+        lines = []
+        for child in [c for c in self.children if c.name == "worker" and c.proc.poll() is not None]:
+            if not self.restarts.allow(time.monotonic()):
+                continue
+            self._terminate([child], 5)  # what is left of its process group (its pool)
+            line = (f"worker exited (code {child.proc.returncode}); started again "
+                    f"({self.restarts.recent} restart(s) in the last {self.restarts.window_s:.0f}s)")
+            with open(self.log_dir / "worker.log", "a") as log:
+                log.write(f"movie-gen up: {line}\n")
+            self.children.remove(child)
+            self._spawn(child.name, child.args, child.env)
+            lines.append(line)
+        return lines
 
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM the web app, Flower and the worker, then Redis; SIGKILL whatever is left."""
