@@ -34,15 +34,16 @@ def _outcomes(entry: dict) -> list[str]:
     return [a["outcome"] for a in entry["attempt_history"]]
 
 
-def test_slow_failing_sets_on_busy_workers_pay_exactly_their_budget(make_stack, llmock):
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_slow_failing_sets_on_busy_workers_pay_exactly_their_budget(request, llmock, broker):
     # Two worker processes of one slot each, 2 s calls that always fail validation, and short
     # lease and recovery settings: retries wait in the queue behind other sets, and none of them
     # may be taken for lost and sent again.
     llmock.script({"type": "reply", "text": json.dumps(SIX_SET_BIBLE)},
                   {"type": "reply", "text": "not json at all", "times": None},
                   {"type": "delay", "seconds": 2, "times": None})
-    stack = make_stack(workers=2, concurrency=1,
-                       **openai_env(llmock, LEASE_TTL_S="3", RECOVERY_INTERVAL_S="1"))
+    make = request.getfixturevalue("make_stack" if broker == "redis" else "make_rabbitmq_stack")
+    stack = make(workers=2, concurrency=1, **openai_env(llmock, LEASE_TTL_S="3", RECOVERY_INTERVAL_S="1"))
     job_id = stack.generate(idea="A song from the trench", total_segments=6, segments_per_set=1,
                             max_retries=2)
     job = stack.wait_job(job_id, timeout=150)
