@@ -88,7 +88,7 @@ class UnitLease:
             if not (holder and holder_is_dead(holder) and self._drop(holder)
                     and self.lock.acquire(token=self.token)):
                 return False
-        watch(self.client, self.job_id, self.set_number, self.ttl_s * 1.5)
+        watch(self.client, self.job_id, self.set_number, self.ttl_s / 2)
         self._thread = threading.Thread(target=self._beat, name=f"lease {self.key}", daemon=True)
         self._thread.start()
         return True
@@ -122,7 +122,7 @@ class UnitLease:
                         self.lost.set()
                         return
                     log.warning("lease lapsed while the job store was away; taken again", extra=where)
-                watch(self.client, self.job_id, self.set_number, self.ttl_s * 1.5)
+                watch(self.client, self.job_id, self.set_number, self.ttl_s / 2)
             except redis.RedisError as exc:  # the store is unreachable: renewed once it is back
                 log.warning("cannot renew the lease: %s", exc, extra=where)
 
