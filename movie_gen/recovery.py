@@ -70,18 +70,13 @@ def _worker_gone(svc: Services, job_id: str, set_number: int | None) -> bool:
 
 def _send_again_if_lost(svc: Services, app: Celery, job_id: str, set_number: int | None) -> bool:
     context = svc.store.unit_context(job_id, set_number)
-    delivery = svc.store.get_delivery(job_id, set_number)
-    if context is None or delivery is None:
-        return False
+    if context is None or context["state"] in FINAL_STATES:
+        return False  # gone, or the job has ended: nothing may write this unit any more
     record = context["record"]
-    if record["status"] != SET_RUNNING or record.get("task_id") != delivery.get("task_id"):
-        return False  # it ended, or waits for a message that is not lost
-    if context["state"] in FINAL_STATES:
-        return False  # the job has ended: nothing may write this unit any more
-    if not _worker_gone(svc, job_id, set_number):
-        return False
+    if record["status"] != SET_RUNNING or not _worker_gone(svc, job_id, set_number):
+        return False  # it ended, waits for a message that is not lost, or its worker lives
     where = {"job_id": job_id, "set_number": set_number}
-    meta = app.backend.get_task_meta(delivery["task_id"])
+    meta = app.backend.get_task_meta(record.get("task_id"))
     if meta.get("status") in celery_states.PROPAGATE_STATES:  # e.g. killed at the hard time limit
         error = f"the task ended without an outcome: {meta.get('result')!r}"
         svc.store.update_unit_if(job_id, set_number, (SET_RUNNING,), SET_FAILED,
@@ -91,6 +86,9 @@ def _send_again_if_lost(svc: Services, app: Celery, job_id: str, set_number: int
         return False
     if svc.settings.broker_is_rabbitmq:
         return False  # the broker gives a dead consumer's messages back itself
+    delivery = svc.store.get_delivery(job_id, set_number)
+    if delivery is None or delivery.get("task_id") != record.get("task_id"):
+        return False  # its message of this run was never taken: it is not lost
     last = (record.get("attempts") or [{"attempt": 1}])[-1]
     options = {k: v for k, v in delivery.items() if k not in ("args", "kwargs")}
     kwargs = {k: v for k, v in (delivery.get("kwargs") or {}).items() if k != "slot_at"}

@@ -98,10 +98,11 @@ class UnitTask(Task):
         outcome = finished_outcome(unit)
         if outcome is not None:
             return {**outcome, "record": unit.context["record"]}
-        options = self.request.as_execution_options()
-        svc.store.put_delivery(job_id, set_number, {
-            "args": list(self.request.args), "kwargs": dict(self.request.kwargs or {}),
-            **{k: options[k] for k in DELIVERY_OPTIONS if options.get(k) is not None}})
+        if not svc.settings.broker_is_rabbitmq:  # RabbitMQ re-delivers a lost message itself
+            options = self.request.as_execution_options()
+            svc.store.put_delivery(job_id, set_number, {
+                "args": list(self.request.args), "kwargs": dict(self.request.kwargs or {}),
+                **{k: options[k] for k in DELIVERY_OPTIONS if options.get(k) is not None}})
         self.wait_for_model_slot(svc, slot_at, where)
         return {"record": run_attempt(unit, attempt, lambda number: work(unit, number))}
 
