@@ -57,20 +57,23 @@ class UnitTask(Task):
                  attempt: int, work: Callable[[Unit, int], dict[str, Any]]) -> dict[str, Any]:
         """One delivery of a unit: take its lease, skip what needs no attempt, wait for the
         model-call slot, then claim and run the message's attempt. A delivery that finds the
-        unit's lease held by a live attempt (the broker delivered the message twice), or its
-        attempt claimed already, is ignored: it neither calls the model nor counts in the chord.
+        unit's lease held by a live attempt (the broker delivered the message twice) comes back
+        later; one whose attempt was claimed already is ignored. Neither calls the model nor
+        counts in the chord.
         """
         refuse_if_dead_lettered(self, svc, job_id, set_number)
         lease = UnitLease(svc.store.redis, job_id, set_number, svc.settings.lease_ttl_s, self.request.id)
         where = {"job_id": job_id, "set_number": set_number}
         if not lease.acquire():
+            # A live attempt holds the unit: the broker gave this message back while it runs (a
+            # dropped connection), or its worker has only just died. Come back later rather than
+            # drop the message, which may be the only one left: then the unit has ended (this
+            # delivery reports it), still runs (again later), or its holder is gone (it runs here).
             holder = lease.holder() or ""
-            if lease.holder_task(holder) in (self.request.id, None):
-                log.info("a live attempt holds this unit (%s); this delivery backs off", holder,
-                         extra=where)
-                raise Ignore()
-            # another task (an earlier run's late attempt) holds it: come back once it has lapsed
-            self.send_again(svc, svc.settings.lease_ttl_s, where, f"unit held by {holder}")
+            same_task = lease.holder_task(holder) in (self.request.id, None)
+            log.info("a live attempt holds this unit (%s); this delivery backs off", holder, extra=where)
+            self.send_again(svc, min(5.0, svc.settings.lease_ttl_s / 2) if same_task
+                            else svc.settings.lease_ttl_s, where, f"unit held by {holder}")
         try:
             done = self._deliver(svc, lease, slot_at, attempt, work, where)
         except (LeaseLost, NothingToClaim) as exc:
