@@ -81,7 +81,7 @@ def worker_killed(bench: Bench) -> dict:
         job = stack.wait_job(job_id, timeout=600)
         return {"state": job["state"], "kill_to_end_s": round(time.monotonic() - killed, 1),
                 "model_calls": stack.store.get(job_id)["llm_calls"], "allowed_calls": 5,
-                "recovery_resends": stack.logs().count("sent again")}
+                "recovery_resends": stack.logs().count("unit lost with its worker")}
     finally:
         stack.stop()
 
@@ -164,7 +164,7 @@ def budget(bench: Bench) -> dict:
                                 max_retries=2)
         job = stack.wait_job(job_id, timeout=600)
         return {"state": job["state"], "model_calls": len(bench.llmock.chat_requests()),
-                "allowed_calls": 1 + 6 * 3, "recovery_resends": stack.logs().count("sent again")}
+                "allowed_calls": 1 + 6 * 3, "recovery_resends": stack.logs().count("unit lost with its worker")}
     finally:
         stack.stop()
 

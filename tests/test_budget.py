@@ -52,7 +52,7 @@ def test_slow_failing_sets_on_busy_workers_pay_exactly_their_budget(request, llm
     for entry in job["result"]["sets"]:
         assert entry["status"] == "failed" and "after 3 attempts" in entry["error"], entry
         assert _outcomes(entry) == ["error"] * 3
-    assert "sent again" not in stack.logs()
+    assert "unit lost with its worker" not in stack.logs()
 
 
 def _bible_running(stack: Stack, job_id: str) -> bool:

@@ -122,7 +122,7 @@ def test_a_worker_killed_whole_has_its_sets_delivered_again_at_once(make_rabbitm
     # one model call for the bible and one per set: the killed calls never returned
     assert stack.store.get(job_id)["llm_calls"] == 5
     assert len(_set_files(stack)) == 4
-    assert "sent again" not in stack.logs()  # the broker re-delivered; no recovery re-send
+    assert "unit lost with its worker" not in stack.logs()  # the broker re-delivered; no recovery re-send
 
 
 def test_a_set_that_kills_its_worker_every_time_is_dead_lettered(make_rabbitmq_stack):
