@@ -127,8 +127,9 @@ def run_attempt(unit: Unit, attempt: int, work: Callable[[int], dict[str, Any]])
         raise NothingToClaim(f"attempt {attempt} is past the budget of {budget + 1}")
     code, record, lost = attempts.start(svc.store, job_id, set_number, context["record"], attempt,
                                         unit.task_id, unit.fence)
-    if code == -3:  # cancelled between the check and the claim
-        svc.store.update_unit_if(job_id, set_number, (SET_PENDING, SET_RETRYING), SET_CANCELLED)
+    if code == -3:  # cancelled between the check and the claim (`running`: its worker died)
+        svc.store.update_unit_if(job_id, set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
+                                 SET_CANCELLED)
         return {**context["record"], "status": SET_CANCELLED}
     if code == 0:
         raise NothingToClaim(f"attempt {attempt} was claimed already, or the unit has moved on")
