@@ -8,13 +8,13 @@ from flask_smorest import abort
 
 from ...cancellation import CancelConflict, cancel_job
 from ...export.formats import EXPORTS, file_name
-from ...jobs import find_job, sets_page, wait_for_final
+from ...jobs import find_job, sets_page
 from ...script import assemble_script
 from ..auth import client_key, current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema, SetsPageSchema
 from ..error_docs import EXPORTS_DESCRIPTION, documented_errors, documented_exports
-from ..long_polls import long_poll_slot
+from ..long_polls import long_poll_slot, wait_for_final
 from ..responses import job_answer
 from .schemas import (
     JobListQuerySchema,
@@ -30,6 +30,10 @@ blp = Blueprint("jobs", __name__, description="Follow, list and cancel jobs")
 
 def _services():
     return current_app.extensions["movie_gen"]["services"]
+
+
+def _hub():
+    return current_app.extensions["movie_gen"]["events"]
 
 
 def _job_or_404(job_id: str) -> dict:
@@ -72,7 +76,7 @@ class Job(MethodView):
                     abort(429, message=f"Too many long-polls at once for this client (the limit is "
                           f"{_services().settings.long_polls_per_key}); try again after Retry-After "
                           "seconds.", headers={"Retry-After": "1"})
-                job = wait_for_final(_services(), job_id, wait) or job
+                job = wait_for_final(_services(), _hub(), job_id, wait) or job
         return job_answer(_services(), job, query["history"])
 
 
