@@ -11,6 +11,7 @@ from .auth import install_auth
 from .docs_assets import install_docs_assets
 from .errors import MovieGenApi, register_error_handlers
 from .event_hub import EventHub
+from .page.views import blp as page_blp
 from .request_limits import install_request_limits
 
 
@@ -41,4 +42,5 @@ def register_api(app: Flask, services: Services) -> MovieGenApi:
         api.register_blueprint(blp)
     install_request_limits(app, settings)
     install_docs_assets(app)
+    app.register_blueprint(page_blp)
     return api

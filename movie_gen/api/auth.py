@@ -16,9 +16,10 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
 from ..services import Services
+from .page.views import PAGE_ENDPOINTS
 
 PUBLIC_ENDPOINTS = {"health.Health", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
-                    "docs_assets", "static"}
+                    "docs_assets", "static", *PAGE_ENDPOINTS}  # the page asks for the key itself
 SECRET_KEY = "movie_gen:server_secret"
 
 

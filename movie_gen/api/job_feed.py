@@ -145,13 +145,15 @@ class JobFeed:
             self.changed.notify_all()
 
 
-def _summary(job: dict[str, Any]) -> dict[str, Any]:
-    statuses = list(job["set_statuses"].values())
+def progress_of(statuses: list[str]) -> dict[str, int]:
+    """Counts of sets by outcome, as the job URL's `progress` gives them."""
     done = {s: statuses.count(s) for s in (SET_SUCCESS, SET_FAILED, SET_CANCELLED)}
-    summary = {"job_id": job["job_id"], "state": job["state"], "title": job.get("title"),
-               "idea": job["request"].get("idea"), "error": job.get("error"),
-               "created_at": job.get("created_at"),
-               "progress": {"sets_total": len(statuses), "sets_succeeded": done[SET_SUCCESS],
-                            "sets_failed": done[SET_FAILED], "sets_cancelled": done[SET_CANCELLED],
-                            "sets_pending": len(statuses) - sum(done.values())}}
-    return summary
+    return {"sets_total": len(statuses), "sets_succeeded": done[SET_SUCCESS],
+            "sets_failed": done[SET_FAILED], "sets_cancelled": done[SET_CANCELLED],
+            "sets_pending": len(statuses) - sum(done.values())}
+
+
+def _summary(job: dict[str, Any]) -> dict[str, Any]:
+    return {"job_id": job["job_id"], "state": job["state"], "title": job.get("title"),
+            "idea": job["request"].get("idea"), "error": job.get("error"),
+            "created_at": job.get("created_at"), "progress": progress_of(list(job["set_statuses"].values()))}

@@ -8,12 +8,14 @@ from flask_smorest import abort
 
 from ...cancellation import CancelConflict, cancel_job
 from ...export.formats import EXPORTS, file_name
+from ...job_records import read_status_line
 from ...jobs import find_job, sets_page
 from ...script import assemble_script
 from ..auth import client_key, current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema, SetsPageSchema
 from ..error_docs import EXPORTS_DESCRIPTION, documented_errors, documented_exports
+from ..job_feed import progress_of
 from ..long_polls import long_poll_slot, wait_for_final
 from ..responses import job_answer
 from .schemas import (
@@ -56,8 +58,13 @@ class Jobs(MethodView):
             cursor = (float(score), job_id)
         rows, after = _services().store.list_jobs(current_owner(), query.get("state"),
                                                   query["limit"], cursor)
+        store = _services().store
+        pipe = store.redis.pipeline(transaction=False)
         for row in rows:
+            pipe.get(store.keys(row["job_id"])[4])
+        for row, line in zip(rows, pipe.execute()):
             row["status_url"] = url_for("jobs.Job", job_id=row["job_id"])
+            row["progress"] = progress_of(list(read_status_line(line or "", row["sets_total"])[0].values()))
         return {"jobs": rows, "next_cursor": f"{after[0]:.6f}~{after[1]}" if after else None}
 
 
