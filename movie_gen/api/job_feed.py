@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..assembly import set_entry
@@ -35,7 +36,9 @@ class Event:
     kind: str  # `job`, `set` or `end`
     data: dict[str, Any]
 
-    def encode(self) -> str:
+    @cached_property
+    def text(self) -> str:
+        """The event as the stream sends it (encoded once, whatever the number of streams)."""
         return f"id: {self.id}\nevent: {self.kind}\ndata: {json.dumps(self.data)}\n\n"
 
 

@@ -46,9 +46,9 @@ def _stream(hub: EventHub, job_id: str) -> Iterator[str]:
         while True:
             ending = next((i for i, e in enumerate(events) if e.kind == "end"), None)
             if ending is not None:
-                yield "".join(e.encode() for e in events[:ending + 1])
+                yield "".join(e.text for e in events[:ending + 1])
                 return
-            yield "".join(e.encode() for e in events) if events else ": keep-alive\n\n"
+            yield "".join(e.text for e in events) if events else ": keep-alive\n\n"
             news = feed.wait_after(seq, KEEPALIVE_S)
             if news is None:  # this stream fell too far behind: the state as it is now
                 seq, events = feed.snapshot()
