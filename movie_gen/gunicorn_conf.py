@@ -14,3 +14,21 @@ worker_connections = _settings.web_connections  # open connections (and so long-
 keepalive = _settings.header_timeout_s  # the gevent worker waits this long for a request's headers
 timeout = 60  # heartbeat of a worker process; long-polls do not block it under gevent
 graceful_timeout = 30
+
+
+def post_worker_init(worker) -> None:
+    """On SIGTERM, end the worker's event streams at once instead of waiting graceful_timeout."""
+    import signal
+
+    import gevent
+
+    from movie_gen.api.event_hub import close_all_streams
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum, frame):
+        gevent.spawn(close_all_streams)  # not inside the signal handler
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -23,6 +24,13 @@ from .job_feed import JobFeed
 log = logging.getLogger(__name__)
 PATTERN = "movie_gen:job:*"
 _PREFIX = len("movie_gen:job:")
+_HUBS: "weakref.WeakSet[EventHub]" = weakref.WeakSet()
+
+
+def close_all_streams() -> None:
+    """End every event stream of this process now (a graceful stop: clients reconnect elsewhere)."""
+    for hub in list(_HUBS):
+        hub.close_streams()
 
 
 class EventHub:
@@ -36,6 +44,8 @@ class EventHub:
         self._finals: dict[str, set[threading.Event]] = {}
         self._pid: int | None = None
         self._ready = threading.Event()
+        self.closing = False
+        _HUBS.add(self)
 
     # --- for requests ------------------------------------------------------------------------
 
@@ -74,6 +84,14 @@ class EventHub:
                 feed.followers -= 1
                 if feed.followers == 0 and self._feeds.get(job_id) is feed:
                     del self._feeds[job_id]
+
+    def close_streams(self) -> None:
+        self.closing = True
+        with self._lock:
+            feeds = list(self._feeds.values())
+        for feed in feeds:
+            with feed.changed:
+                feed.changed.notify_all()
 
     def subscribers(self) -> int:
         """Streams and waits held in this process (for tests and the bench)."""
