@@ -24,11 +24,21 @@ STREAM_DESCRIPTION = (
     "job ended; the stream closes). Each `data` is one JSON object; each `id` is the job's version. "
     "On connecting, the job and every set are sent as they are, then one event per change.")
 
+EVENT_SCHEMA = {  # one event of the stream (OpenAPI 3.0: the schema of a text/event-stream is per event)
+    "type": "object", "required": ["event", "data"],
+    "properties": {
+        "id": {"type": "string", "description": "The job's version when the event was made"},
+        "event": {"type": "string", "enum": ["job", "set", "end"]},
+        "data": {"type": "string", "description": "One JSON object: the job (`job`, `end`) or one set "
+                                                  "(`set`, as in the job URL's `result.sets`)"},
+        "retry": {"type": "integer", "description": "Milliseconds to wait before reconnecting"},
+    },
+}
+
 
 @blp.route("/jobs/<job_id>/events")
 class JobEvents(MethodView):
-    @blp.response(200, {"type": "string"}, content_type="text/event-stream",
-                  description=STREAM_DESCRIPTION)
+    @blp.response(200, EVENT_SCHEMA, content_type="text/event-stream", description=STREAM_DESCRIPTION)
     @documented_errors(blp, 404)
     @blp.doc(parameters=[LAST_EVENT_ID])
     def get(self, job_id: str):
