@@ -123,6 +123,9 @@ def test_ideas_and_model_text_are_shown_as_text_under_a_strict_policy(offline_st
     assert page.locator("main script, main img").count() == 0
     assert page.evaluate("window.__pwned") is None
     assert requests.get(offline_stack.base_url + "/", timeout=10).headers["Content-Security-Policy"] == policy
+    export = requests.get(f"{offline_stack.base_url}/jobs/{job_id}/script?format=html", timeout=30)
+    assert export.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert "&lt;script&gt;" in export.text and "<script>" not in export.text
 
 
 def test_with_api_keys_the_page_asks_once_and_shows_only_this_keys_jobs(make_stack, page):

@@ -130,6 +130,7 @@ class Script(MethodView):
         export = EXPORTS.get(query["format"])
         if export is None:
             return script
-        disposition = f'{export.disposition}; filename="{file_name(script, query["format"])}"'
-        return Response(export.render(script), content_type=export.content_type,
-                        headers={"Content-Disposition": disposition})
+        headers = {"Content-Disposition": f'{export.disposition}; filename="{file_name(script, query["format"])}"'}
+        if query["format"] == "html":  # a page of model text: it may style itself, never run a script
+            headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+        return Response(export.render(script), content_type=export.content_type, headers=headers)
