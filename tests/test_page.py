@@ -73,7 +73,6 @@ def test_write_watch_retry_and_download_in_the_browser(make_stack, page, tmp_pat
     page.wait_for_url("**/jobs/*/view")
     job_id = page.url.rstrip("/").split("/")[-2]
     page.evaluate(WATCH_ROWS)
-    row(page, 1, "running")
     retrying = row(page, 2, "retrying")  # its first attempt failed; the next one is 2 s away
     assert "OFFLINE_FAIL_FIRST_RUN_SETS" in retrying.inner_text()
     assert retrying.query_selector("td:last-child").inner_text().strip()  # when it tries again
@@ -83,7 +82,8 @@ def test_write_watch_retry_and_download_in_the_browser(make_stack, page, tmp_pat
     assert "Failed to generate set 2 after 2 attempts" in failed.inner_text()
     page.wait_for_selector('#job[data-state="partial"]')
     seen = page.evaluate("window.__seen")
-    assert "running" in seen["1"] and seen["1"][-1] == "success"  # the row changed in place
+    assert seen["2"][-1] == "failed" and "retrying" in seen["2"]  # the row changed in place
+    assert seen["1"][-1] == "success"
     assert page.locator("#timeline rect.bar").count() >= 4
     assert page.locator("#timeline rect.wait").count() >= 1  # the backoff wait between set 2's attempts
     assert "offline writer" in page.locator("#timeline rect.bar.error title").first.text_content()
