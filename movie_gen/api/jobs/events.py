@@ -59,8 +59,10 @@ def _stream(hub: EventHub, job_id: str) -> Iterator[str]:
                 yield "".join(e.text for e in events[:ending + 1])
                 return
             yield "".join(e.text for e in events) if events else ": keep-alive\n\n"
-            news = None if hub.closing else feed.wait_after(seq, KEEPALIVE_S)
             if hub.closing:  # the process is stopping: the client reconnects to another one
+                return
+            news = feed.wait_after(seq, KEEPALIVE_S)
+            if hub.closing:
                 return
             if news is None:  # this stream fell too far behind: the state as it is now
                 seq, events = feed.snapshot()
