@@ -40,7 +40,7 @@ def register_api(app: Flask, services: Services) -> MovieGenApi:
     register_error_handlers(app)
     for blp in (generate_blp, jobs_blp, retry_blp, health_blp):
         api.register_blueprint(blp)
-    install_request_limits(app, settings)
+    install_request_limits(app, settings, services.store.redis.connection_pool)
     install_docs_assets(app)
     app.register_blueprint(page_blp)
     return api

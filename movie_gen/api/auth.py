@@ -70,7 +70,8 @@ class _AuthGuard:
         self.digests = tuple(_digest(k) for k in services.settings.api_keys)
         self.keys = services.settings.api_keys
         self.limit = parse(services.settings.auth_failure_limit)
-        self.limiter = MovingWindowRateLimiter(storage_from_string(services.settings.redis_url))
+        self.limiter = MovingWindowRateLimiter(storage_from_string(  # on the web's bounded pool
+            services.settings.redis_url, connection_pool=services.store.redis.connection_pool))
         self._secret: str | None = None
 
     def owner(self, index: int) -> str:
