@@ -157,6 +157,8 @@ def progress_of(statuses: list[str]) -> dict[str, int]:
 
 
 def _summary(job: dict[str, Any]) -> dict[str, Any]:
+    bible = job.get("bible_record") or {}
     return {"job_id": job["job_id"], "state": job["state"], "title": job.get("title"),
             "idea": job["request"].get("idea"), "error": job.get("error"),
-            "created_at": job.get("created_at"), "progress": progress_of(list(job["set_statuses"].values()))}
+            "created_at": job.get("created_at"), "progress": progress_of(list(job["set_statuses"].values())),
+            "story_bible": {"status": bible.get("status", "pending"), "attempt_history": bible.get("attempts", [])}}

@@ -34,7 +34,10 @@ document.addEventListener('DOMContentLoaded', () => {
     if (drawing) return;
     drawing = requestAnimationFrame(() => {
       drawing = null;
-      Timeline.draw(document.getElementById('timeline'), [...sets.values()].sort((a, b) => a.set_number - b.set_number));
+      const rows = [...sets.values()].sort((a, b) => a.set_number - b.set_number)
+        .map((set) => ({ label: 'Set ' + set.set_number, attempt_history: set.attempt_history }));
+      if (job && job.story_bible) rows.unshift({ label: 'Bible', attempt_history: job.story_bible.attempt_history });
+      Timeline.draw(document.getElementById('timeline'), rows);
     });
   }
 
@@ -48,6 +51,7 @@ document.addEventListener('DOMContentLoaded', () => {
     text('job-progress', p.sets_succeeded + ' of ' + p.sets_total + ' sets done' +
       (p.sets_failed ? ', ' + p.sets_failed + ' failed' : '') + (p.sets_cancelled ? ', ' + p.sets_cancelled + ' cancelled' : ''));
     text('job-error', data.error);
+    redraw();
     const final = FINAL.includes(data.state);
     document.getElementById('cancel').disabled = final;
     document.getElementById('retry-failed').disabled = !(final && (p.sets_failed || p.sets_cancelled || data.state === 'failed'));

@@ -14,6 +14,7 @@ const Timeline = (() => {
     return item;
   }
 
+  /* `sets`: [{label, attempt_history}], the story bible first. */
   function spans(sets, now) {
     const rows = [];
     for (const set of sets) {
@@ -23,16 +24,16 @@ const Timeline = (() => {
         const start = Date.parse(attempt.started_at);
         const end = attempt.finished_at ? Date.parse(attempt.finished_at) : now;
         const outcome = attempt.finished_at ? (attempt.outcome || 'error') : 'running';
-        const what = 'Set ' + set.set_number + ', attempt ' + attempt.attempt + ': ' + outcome +
+        const what = set.label + ', attempt ' + attempt.attempt + ': ' + outcome +
           (attempt.error_class ? ' (' + attempt.error_class + ')' : '') + ', ' +
           ((end - start) / 1000).toFixed(1) + ' s' + (attempt.error ? '\n' + attempt.error : '');
         items.push({ start, end, kind: outcome, title: what });
         if (attempt.finished_at && attempt.delay_s != null) {
           items.push({ start: end, end: end + attempt.delay_s * 1000, kind: 'wait',
-            title: 'Set ' + set.set_number + ': backoff wait of ' + attempt.delay_s + ' s before the next attempt' });
+            title: set.label + ': backoff wait of ' + attempt.delay_s + ' s before the next attempt' });
         }
       }
-      rows.push({ label: 'Set ' + set.set_number, items });
+      rows.push({ label: set.label, items });
     }
     return rows;
   }
