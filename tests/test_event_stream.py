@@ -137,3 +137,25 @@ def test_a_post_whose_wait_runs_out_answers_the_job_as_it_is_then(make_stack):
     body = response.json()
     assert body["state"] == "generating" and body["progress"]["sets_succeeded"] >= 1
     stack.wait_job(body["job_id"])
+
+
+@pytest.mark.timeout(90)
+def test_a_stopping_gunicorn_process_ends_its_streams_at_once(offline_stack, tmp_path):
+    import os
+    import signal
+
+    from .servers import GunicornServer
+
+    server = GunicornServer(offline_stack.env, tmp_path / "gunicorn.log")
+    try:
+        job_id = _queued_job(offline_stack, sets=1)
+        with requests.get(f"{server.base_url}/jobs/{job_id}/events", stream=True, timeout=30) as response:
+            events = read_events(response)
+            assert [next(events)["event"] for _ in range(2)] == ["job", "set"]
+            os.killpg(server.proc.pid, signal.SIGTERM)
+            started = time.monotonic()
+            with pytest.raises((StopIteration, requests.exceptions.ChunkedEncodingError)):
+                next(events)  # the stream closes, without waiting for the job or graceful_timeout
+            assert time.monotonic() - started < 10
+    finally:
+        server.stop()
