@@ -69,10 +69,6 @@ class JobFeed:
         self.events: list[Event] = []
         self.seq = 0
 
-    @property
-    def ended(self) -> bool:
-        return self.job is None or self.job["state"] in FINAL_STATES
-
     def refresh(self, store: JobStore) -> None:
         """Read what changed since the last read and turn it into events (call under `loading`)."""
         keys = store.keys(self.job_id)
