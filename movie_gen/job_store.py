@@ -72,15 +72,21 @@ class JobStore:
                                       "CLAIM_FINISH")}
 
     @classmethod
-    def from_url(cls, url: str, ttl_s: int, patient: bool = False) -> "JobStore":
+    def from_url(cls, url: str, ttl_s: int, patient: bool = False,
+                 max_connections: int | None = None) -> "JobStore":
         """A store on `url`. A `patient` one (the workers') rides out a Redis restart or a dropped
         connection of up to about 30 s: redis-py retries each command with exponential backoff,
-        so an attempt's model reply is written once Redis is back instead of being lost."""
+        so an attempt's model reply is written once Redis is back instead of being lost.
+        With `max_connections` (the web's), a command waits for a free connection of that many."""
         retry = Retry(ExponentialBackoff(cap=5, base=0.5), 9 if patient else 1)
-        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=10,
-                                        socket_connect_timeout=5, health_check_interval=30,
-                                        retry=retry, retry_on_error=[redis.ConnectionError,
-                                                                     redis.TimeoutError]), ttl_s)
+        options = dict(decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
+                       health_check_interval=30, retry=retry,
+                       retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+        if max_connections:
+            pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
+                                                         timeout=10, **options)
+            return cls(redis.Redis(connection_pool=pool), ttl_s)
+        return cls(redis.Redis.from_url(url, **options), ttl_s)
 
     @staticmethod
     def key(job_id: str) -> str:

@@ -1,10 +1,9 @@
-"""Jobs as the API sees them: submit, look up (with the durable fallback), wait, and the job view."""
+"""Jobs as the API sees them: submit, look up (with the durable fallback), and the job view."""
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 
 from celery import Celery
@@ -96,27 +95,6 @@ def _settle_unfinished(svc: Services, snapshot: dict[str, Any]) -> None:
                           segments_count=found["segments_count"])
         elif record.get("status") != SET_FAILED:
             record.update(status=SET_FAILED, error_message="lost before it finished")
-
-
-def wait_for_final(svc: Services, job_id: str, timeout_s: float) -> dict[str, Any] | None:
-    """The job once it reaches a final state, or as it is when `timeout_s` passes.
-
-    It sleeps on the job's `:final` channel (subscribed before the first read, so no final
-    message is missed) and reads the record only at the start and once it is woken.
-    """
-    deadline = time.monotonic() + timeout_s
-    pubsub = svc.store.subscribe_final(job_id)
-    try:
-        job = svc.store.get_page(job_id, 1, SETS_PAGE)
-        while job is not None and job["state"] not in FINAL_STATES:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            if pubsub.get_message(ignore_subscribe_messages=True, timeout=left) is not None:
-                job = svc.store.get_page(job_id, 1, SETS_PAGE)
-        return job
-    finally:
-        pubsub.close()
 
 
 def job_view(job: dict[str, Any], settings: Settings | None = None,

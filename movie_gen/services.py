@@ -21,7 +21,9 @@ class Services:
 
     @cached_property
     def store(self) -> JobStore:
-        return JobStore.from_url(self.settings.redis_url, self.settings.job_ttl_s, self.patient_store)
+        bound = None if self.patient_store else self.settings.web_redis_connections
+        return JobStore.from_url(self.settings.redis_url, self.settings.job_ttl_s, self.patient_store,
+                                 max_connections=bound)
 
     @cached_property
     def writer(self) -> ScriptWriter:

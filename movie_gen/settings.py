@@ -142,6 +142,7 @@ class Settings:
     body_timeout_s: float = 10.0
     header_timeout_s: int = 10
     web_connections: int = 1000
+    web_redis_connections: int = 3
     trusted_proxies: int = 0
     server_secret: str | None = field(default=None, repr=False)
     auth_failure_limit: str = "10/minute"
@@ -213,6 +214,7 @@ class Settings:
             body_timeout_s=_float(env, "BODY_TIMEOUT_S", cls.body_timeout_s, low=0.1),
             header_timeout_s=_int(env, "HEADER_TIMEOUT_S", cls.header_timeout_s, low=1),
             web_connections=_int(env, "WEB_CONNECTIONS", cls.web_connections, low=10),
+            web_redis_connections=_int(env, "WEB_REDIS_CONNECTIONS", cls.web_redis_connections, low=1),
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, low=0),
             server_secret=env.get("MOVIE_GEN_SECRET") or None,
             auth_failure_limit=env.get("AUTH_FAILURE_LIMIT") or cls.auth_failure_limit,

@@ -18,6 +18,8 @@ local CODE = {pending = 'p', running = 'r', retrying = 'y', success = 's', faile
 local function touch()
   redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
   for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+  -- every change bumps the job's version and tells the web processes (their event streams)
+  redis.call('PUBLISH', KEYS[1] .. ':changed', redis.call('HINCRBY', KEYS[1], 'version', 1))
 end
 local function show(unit, status, attempts)
   if unit == 'bible' then return end

@@ -346,27 +346,30 @@ def test_two_concurrent_takeovers_of_an_abandoned_key_create_one_job(redis_serve
     assert client.exists(keys._name("o", "generate", "k"))
 
 
-def test_a_long_poll_sleeps_on_the_final_channel_instead_of_rereading(redis_server):
+def test_a_long_poll_sleeps_until_the_hub_hears_the_end(redis_server):
     import threading
 
-    from movie_gen.jobs import wait_for_final
+    from movie_gen.api.event_hub import EventHub
+    from movie_gen.api.long_polls import wait_for_final
     from movie_gen.services import Services
 
     services = Services(Settings(redis_url=redis_server.url(62)))
     store = services.store
     store.redis.flushdb()
+    hub = EventHub(store, services.settings.redis_url)
     store.create("f" * 32, {"total_segments": 1}, [{"set_number": 1, "first_segment": 1,
                                                     "last_segment": 1, "task_id": "t"}], "offline")
     reads = []
     original = store.get_page
     store.get_page = lambda job_id, *page: reads.append(job_id) or original(job_id, *page)  # type: ignore[method-assign]
-    assert wait_for_final(services, "f" * 32, 2.5)["state"] == "queued"
-    assert len(reads) == 1  # read once at the start; never again while nothing is published
+    assert wait_for_final(services, hub, "f" * 32, 2.5)["state"] == "queued"
+    assert len(reads) == 2  # at the start and when the time is up; never while nothing is published
     reads.clear()
     timer = threading.Timer(0.5, lambda: store.set_state("f" * 32, "completed"))
     timer.start()
-    assert wait_for_final(services, "f" * 32, 30)["state"] == "completed"
+    assert wait_for_final(services, hub, "f" * 32, 30)["state"] == "completed"
     assert len(reads) == 2  # at the start, and once woken by the final message
+    assert hub.subscribers() == 0
 
 
 def test_file_errors_do_not_show_the_servers_paths(tmp_path):

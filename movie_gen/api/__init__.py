@@ -10,6 +10,8 @@ from ..settings import SettingsError
 from .auth import install_auth
 from .docs_assets import install_docs_assets
 from .errors import MovieGenApi, register_error_handlers
+from .event_hub import EventHub
+from .page.views import blp as page_blp
 from .request_limits import install_request_limits
 
 
@@ -24,9 +26,11 @@ def register_api(app: Flask, services: Services) -> MovieGenApi:
                                 x_proto=settings.trusted_proxies)
     from .generate.resources import blp as generate_blp
     from .health.resources import blp as health_blp
+    from .jobs import events as _events  # noqa: F401  (adds GET /jobs/<id>/events to the blueprint)
     from .jobs.resources import blp as jobs_blp
     from .retry.resources import blp as retry_blp
 
+    app.extensions["movie_gen"]["events"] = EventHub(services.store, settings.redis_url)
     install_auth(app, services)
     spec: dict = {"components": {"securitySchemes": {"bearerAuth": {
         "type": "http", "scheme": "bearer", "description": "Required when MOVIE_GEN_API_KEYS is set"}}}}
@@ -36,6 +40,7 @@ def register_api(app: Flask, services: Services) -> MovieGenApi:
     register_error_handlers(app)
     for blp in (generate_blp, jobs_blp, retry_blp, health_blp):
         api.register_blueprint(blp)
-    install_request_limits(app, settings)
+    install_request_limits(app, settings, services.store.redis.connection_pool)
     install_docs_assets(app)
+    app.register_blueprint(page_blp)
     return api

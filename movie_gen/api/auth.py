@@ -16,9 +16,10 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
 from ..services import Services
+from .page.views import PAGE_ENDPOINTS
 
 PUBLIC_ENDPOINTS = {"health.Health", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
-                    "docs_assets", "static"}
+                    "docs_assets", "static", *PAGE_ENDPOINTS}  # the page asks for the key itself
 SECRET_KEY = "movie_gen:server_secret"
 
 
@@ -69,7 +70,8 @@ class _AuthGuard:
         self.digests = tuple(_digest(k) for k in services.settings.api_keys)
         self.keys = services.settings.api_keys
         self.limit = parse(services.settings.auth_failure_limit)
-        self.limiter = MovingWindowRateLimiter(storage_from_string(services.settings.redis_url))
+        self.limiter = MovingWindowRateLimiter(storage_from_string(  # on the web's bounded pool
+            services.settings.redis_url, connection_pool=services.store.redis.connection_pool))
         self._secret: str | None = None
 
     def owner(self, index: int) -> str:

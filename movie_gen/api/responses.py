@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 from flask_smorest import abort
 
 from ..export.formats import FORMATS
 from ..job_store import FINAL_STATES
-from ..jobs import SETS_PAGE, job_view, wait_for_final
+from ..jobs import SETS_PAGE, job_view
 from ..services import Services
 from .auth import client_key
-from .long_polls import long_poll_slot
+from .long_polls import long_poll_slot, wait_for_final
 
 MAX_POST_WAIT_S = 300
 _WAIT = re.compile(r"^wait\s*(?:=\s*\"?(\d{1,6})\"?)?$", re.IGNORECASE)
@@ -66,7 +66,7 @@ def accepted_or_finished(services: Services, job_id: str, body_wait: float | Non
     if wait:
         with long_poll_slot(services, client_key(), wait) as taken:
             if taken:  # over the cap the job still starts: it is answered at once
-                job = wait_for_final(services, job_id, wait)
+                job = wait_for_final(services, current_app.extensions["movie_gen"]["events"], job_id, wait)
     job = job or services.store.get_page(job_id, 1, SETS_PAGE)
     if job is None:
         abort(404, message=f"No job with id {job_id!r}.")

@@ -8,13 +8,15 @@ from flask_smorest import abort
 
 from ...cancellation import CancelConflict, cancel_job
 from ...export.formats import EXPORTS, file_name
-from ...jobs import find_job, sets_page, wait_for_final
+from ...job_records import read_status_line
+from ...jobs import find_job, sets_page
 from ...script import assemble_script
 from ..auth import client_key, current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema, SetsPageSchema
 from ..error_docs import EXPORTS_DESCRIPTION, documented_errors, documented_exports
-from ..long_polls import long_poll_slot
+from ..job_feed import progress_of
+from ..long_polls import long_poll_slot, wait_for_final
 from ..responses import job_answer
 from .schemas import (
     JobListQuerySchema,
@@ -42,6 +44,10 @@ def _services():
     return current_app.extensions["movie_gen"]["services"]
 
 
+def _hub():
+    return current_app.extensions["movie_gen"]["events"]
+
+
 def _job_or_404(job_id: str) -> dict:
     job = find_job(_services(), job_id, current_owner())
     if job is None:
@@ -62,8 +68,13 @@ class Jobs(MethodView):
             cursor = (float(score), job_id)
         rows, after = _services().store.list_jobs(current_owner(), query.get("state"),
                                                   query["limit"], cursor)
+        store = _services().store
+        pipe = store.redis.pipeline(transaction=False)
         for row in rows:
+            pipe.get(store.keys(row["job_id"])[4])
+        for row, line in zip(rows, pipe.execute()):
             row["status_url"] = url_for("jobs.Job", job_id=row["job_id"])
+            row["progress"] = progress_of(list(read_status_line(line or "", row["sets_total"])[0].values()))
         return {"jobs": rows, "next_cursor": f"{after[0]:.6f}~{after[1]}" if after else None}
 
 
@@ -82,7 +93,7 @@ class Job(MethodView):
                     abort(429, message=f"Too many long-polls at once for this client (the limit is "
                           f"{_services().settings.long_polls_per_key}); try again after Retry-After "
                           "seconds.", headers={"Retry-After": "1"})
-                job = wait_for_final(_services(), job_id, wait) or job
+                job = wait_for_final(_services(), _hub(), job_id, wait) or job
         return job_answer(_services(), job, query["history"])
 
 
@@ -133,6 +144,7 @@ class Script(MethodView):
         export = EXPORTS.get(query["format"])
         if export is None:
             return script
-        disposition = f'{export.disposition}; filename="{file_name(script, query["format"])}"'
-        return Response(export.render(script), content_type=export.content_type,
-                        headers={"Content-Disposition": disposition})
+        headers = {"Content-Disposition": f'{export.disposition}; filename="{file_name(script, query["format"])}"'}
+        if query["format"] == "html":  # a page of model text: it may style itself, never run a script
+            headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+        return Response(export.render(script), content_type=export.content_type, headers=headers)

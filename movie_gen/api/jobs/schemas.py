@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from ...export.formats import FORMATS
 from ...job_store import STATES
+from ..common_schemas import ProgressSchema
 
 
 class JobQuerySchema(Schema):
@@ -39,6 +40,7 @@ class JobSummarySchema(Schema):
     created_at = fields.String(allow_none=True)
     updated_at = fields.String(allow_none=True)
     sets_total = fields.Integer()
+    progress = fields.Nested(ProgressSchema)
     status_url = fields.String()
 
 
