@@ -53,7 +53,7 @@ document.addEventListener('DOMContentLoaded', () => {
     text('job-error', data.error);
     redraw();
     const final = FINAL.includes(data.state);
-    document.getElementById('cancel').disabled = final;
+    document.getElementById('cancel').disabled = final || data.state === 'cancelling';
     document.getElementById('retry-failed').disabled = !(final && (p.sets_failed || p.sets_cancelled || data.state === 'failed'));
     if (data.title && !bibleShown) loadBible();
   }
