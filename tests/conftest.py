@@ -30,7 +30,7 @@ from .servers import (
 
 FAST_ENV = {"LLM_PROVIDER": "offline", "RETRY_BACKOFF_BASE": "1", "LLM_RATE_LIMIT": "1000/second",
             "LOG_LEVEL": "INFO"}
-_databases = itertools.count(1)
+_databases = itertools.count(100)  # 1-99 are for tests that name their own database
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +39,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     yield server
     gc.collect()  # Celery result handles unsubscribe when collected: let them while Redis is up
     server.stop()
+
+
+@pytest.fixture
+def fresh_redis_url(redis_server: RedisServer) -> str:
+    """A database of the suite's redis-server that no other test or stack uses."""
+    return redis_server.url(next(_databases))
 
 
 class Stack:

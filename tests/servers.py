@@ -74,7 +74,7 @@ class RedisServer:
         self.port = free_port()
         self.args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                      "--appendonly", "yes" if appendonly else "no", "--dir", str(workdir),
-                     "--databases", "64"]
+                     "--databases", "1024"]
         self.start()
 
     def start(self) -> None:

@@ -143,9 +143,8 @@ def test_a_job_seen_cancelled_never_changes(make_stack):
     assert _snapshot(stack, job_id) == before  # no file, record or timestamp moved after the end
 
 
-def test_a_copy_of_a_message_claims_nothing(redis_server):
-    store = JobStore.from_url(redis_server.url(63), 600)
-    store.redis.flushdb()
+def test_a_copy_of_a_message_claims_nothing(fresh_redis_url):
+    store = JobStore.from_url(fresh_redis_url, 600)
     plan = {"set_number": 1, "first_segment": 1, "last_segment": 1}
     store.create("j1", {"max_retries": 2}, [plan], "offline")
     lease = ("movie_gen:job:j1:lease:1", "token")
@@ -164,15 +163,14 @@ def test_a_copy_of_a_message_claims_nothing(redis_server):
     assert claim(3) == -3  # a job being cancelled starts no attempt
 
 
-def test_a_channel_closed_after_its_connection_puts_its_messages_back(redis_server):
+def test_a_channel_closed_after_its_connection_puts_its_messages_back(fresh_redis_url):
     # kombu's own Redis channel raises AttributeError('... no attribute hostname') here and the
     # worker exits (celery/kombu#970's code path); ours restores the message.
     from kombu import Connection
 
     from movie_gen.redis_broker import Transport
 
-    url = redis_server.url(62)
-    redis.Redis.from_url(url).flushdb()
+    url = fresh_redis_url
     connection = Connection(url, transport=Transport)
     channel = connection.channel()
     queue = connection.SimpleQueue("restore-test", channel=channel)
