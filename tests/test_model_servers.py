@@ -224,3 +224,13 @@ def test_a_split_bible_whose_first_reply_fails_counts_no_phantom_call(llmock):
         writer.write_bible("A song from the ocean floor", 3, 3, CallContext("j"))
     assert failed.value.usage["model_calls"] == 1 and "unknown_calls" not in failed.value.usage
     assert failed.value.usage["completion_tokens"] > 0
+
+
+def test_a_small_reported_context_splits_the_outline_and_lowers_the_reply_limit(llmock):
+    writer = _writer(llmock)
+    CONTEXTS.learn(writer.server, 3000, "GET /v1/models meta.n_ctx")  # as a llama-server slot of 3000 says
+    reply = writer.write_bible("A song from the ocean floor", 3, 3, CallContext("j"))
+    names = [b["response_format"]["json_schema"]["name"] for b in _chat(llmock)]
+    assert names[0] == "story_bible" and len(names) > 1 and names[1].startswith("story_synopses_")
+    assert all(b["max_tokens"] < 3000 for b in _chat(llmock))
+    assert reply.output_mode == "json_schema (context 3000 tokens per request, from GET /v1/models meta.n_ctx)"

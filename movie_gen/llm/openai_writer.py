@@ -148,7 +148,8 @@ class OpenAIWriter:
     def _reply_budget(self, prompt: str, schema: dict[str, Any]) -> int:
         """The reply tokens a request with this prompt and schema may use."""
         estimate = request_params.prompt_tokens_estimate(prompts.SYSTEM, prompt, schema, schema)
-        return request_params.reply_limit(self.settings, estimate)
+        context = self._context()
+        return request_params.reply_limit(self.settings, estimate, context.tokens, context.source)
 
     @staticmethod
     def _content(response: Any) -> Any:
