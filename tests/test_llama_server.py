@@ -105,7 +105,7 @@ def test_the_per_slot_context_is_read_from_the_server(capped):
         reply = writer.write_set("A storm", _bible(), SetPlan(1, 1, 1), CallContext("j", 1))
         info, usage = reply.output_mode, reply.usage
     except InvalidModelOutput as exc:  # a 135M model may break the rules: the request was answered
-        info, usage = writer._context().describe(), exc.usage
+        info, usage = CONTEXTS.known(writer.server).describe(), exc.usage
     assert "context 8192 tokens per request, from GET /v1/models meta.n_ctx" in info
     assert 0 < usage["completion_tokens"] <= 300
 
@@ -113,6 +113,10 @@ def test_the_per_slot_context_is_read_from_the_server(capped):
 @pytest.mark.timeout(300)
 def test_an_overflow_is_read_from_llama_servers_message_and_never_changes_the_mode(tiny):
     writer = _writer(tiny, OPENAI_CONTEXT_TOKENS="100000")  # a wrong setting: the server's 400 corrects it
-    with pytest.raises(ContextOverflow, match=r"context of 512 tokens \(the server's context overflow message\)"):
+    with pytest.raises(ContextOverflow, match=r"^the prompt alone \(\d+ tokens\) exceeds the server's context "
+                                              r"of 512 tokens per request: HTTP 400: request \(\d+ tokens\) "
+                                              r"exceeds the available context size \(512 tokens\)"):
         writer.write_set("A storm", _bible(), SetPlan(1, 1, 1), CallContext("j", 1))
+    assert CONTEXTS.known(writer.server).describe() == (
+        "context 512 tokens per request, from the server's context overflow message")
     assert PROFILES.get(writer.server, writer.settings).mode == "json_schema"

@@ -82,7 +82,7 @@ def parse_overflow(status: int, message: str, body: dict[str, Any] | None = None
 def overflow_of(exc: Any) -> Overflow | None:
     """The overflow an openai.APIStatusError reports, or None when it is another error."""
     body = _error_body(exc)
-    message = f"{getattr(exc, 'message', '')} {body.get('message', '')}".strip()
+    message = str(body.get("message") or getattr(exc, "message", "")).strip()
     return parse_overflow(exc.status_code, message, body)
 
 

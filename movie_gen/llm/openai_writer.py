@@ -125,7 +125,7 @@ class OpenAIWriter:
         smaller = next_shrink(overflow, shrink, limit)
         if smaller is not None:
             return smaller
-        raise overflow_error(overflow, f"HTTP {exc.status_code}: {exc.message}", limit) from exc
+        raise overflow_error(overflow, f"HTTP {exc.status_code}: {overflow.message}", limit) from exc
 
     def _ask(self, prompt: Prompt | str, name: str, schema: dict[str, Any],
              pace: Callable[[], None]) -> LLMReply:
