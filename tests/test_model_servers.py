@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+import requests
 
 from movie_gen.errors import ContextOverflow, InvalidModelOutput
 from movie_gen.llm.client_errors import classify
@@ -164,7 +165,6 @@ def _chat(llmock) -> list[dict]:
 
 
 def _model_lists(llmock) -> int:
-    import requests
     journal = requests.get(f"{llmock.base_url}/_llmock/requests", timeout=10).json()["requests"]
     return sum(1 for r in journal if r.get("path", "").endswith("/v1/models"))
 
