@@ -44,6 +44,16 @@ class PermanentLLMError(MovieGenError):
     kind = "permanent"
 
 
+class ContextOverflow(PermanentLLMError):
+    """The request does not fit the model server's context, even after shrinking it.
+
+    Never a refused request shape: no other output mode is tried for it. The message names the
+    limit that was hit (the server's context, the prompt, the reply limit) and what to change.
+    """
+
+    kind = "context_overflow"
+
+
 class QuotaExhausted(PermanentLLMError):
     """The account's quota or billing is exhausted: no model call can succeed before `not_before`.
 

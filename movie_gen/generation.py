@@ -43,8 +43,17 @@ def _call_model(svc: Services, job_id: str, call) -> Any:
         if exc.usage:
             svc.store.add_usage(job_id, exc.usage)
         raise
-    svc.store.add_usage(job_id, reply.usage, getattr(reply, "mode", None))
+    svc.store.add_usage(job_id, reply.usage, getattr(reply, "output_mode", None))
     return reply
+
+
+def _validated(reply: Any, check) -> Any:
+    """`check(reply.data)`; a reply that fails it keeps its token usage for the attempt record."""
+    try:
+        return check(reply.data)
+    except MovieGenError as exc:
+        exc.usage = reply.usage
+        raise
 
 
 def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = None,
@@ -56,7 +65,7 @@ def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = 
                       pace=svc.limiter.pace)
     reply = _call_model(svc, job_id, lambda: svc.writer.write_bible(
         request["idea"], job["sets_total"], request["total_segments"], ctx))
-    bible = validate_bible(reply.data, job["sets_total"])
+    bible = _validated(reply, lambda data: validate_bible(data, job["sets_total"]))
     job["tokens_prompt"] += int(reply.usage.get("prompt_tokens", 0))  # for the metadata file
     job["tokens_completion"] += int(reply.usage.get("completion_tokens", 0))
     job["llm_calls"] += int(reply.usage.get("model_calls", 1))
@@ -99,14 +108,15 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,
     request = job["request"]
     roster = [c["id"] for c in bible["characters"]]
     path = output_dir(svc, job) / set_file_name(job["file_stem"], set_number) if request["save_to_files"] else None
-    saved = _saved_segments(path, job_id, plan, roster) if path else None
+    saved = _saved_segments(path, job_id, plan, roster, _places(bible)) if path else None
     usage: dict[str, int] = {}
     if saved is None:
         reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
             request["idea"], bible, plan, CallContext(
             job_id, set_number, attempt, feedback=validation_feedback(record), run=int(record.get("run", 1)),
             pace=svc.limiter.pace)))
-        segments, usage = validate_segments(reply.data, plan, roster), reply.usage
+        segments = _validated(reply, lambda data: validate_segments(data, plan, roster, _places(bible)))
+        usage = reply.usage
     else:
         segments = saved
     result: dict[str, Any] = {"segments_count": len(segments), "segments": segments,
@@ -129,12 +139,17 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,
     return result
 
 
-def _saved_segments(path: Path, job_id: str, plan: SetPlan, roster: list[str]) -> list[dict[str, Any]] | None:
+def _places(bible: dict[str, Any]) -> list[str]:
+    return [loc["name"] for loc in bible.get("locations", [])]
+
+
+def _saved_segments(path: Path, job_id: str, plan: SetPlan, roster: list[str],
+                    places: list[str] | None = None) -> list[dict[str, Any]] | None:
     """The segments of this job's set file, if one is there and still valid."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         if document.get("job_id") != job_id:
             return None
-        return validate_segments({"segments": document["segments"]}, plan, roster)
+        return validate_segments({"segments": document["segments"]}, plan, roster, places)
     except (OSError, ValueError, KeyError, TypeError, MovieGenError):
         return None

@@ -6,14 +6,15 @@ from typing import Any
 
 from .errors import InvalidModelOutput
 from .story_bible import SetPlan
-from .text_rules import check_text, text_schema
+from .text_rules import check_text, known_name, normalized, text_schema
 
 TIMES_OF_DAY = ["dawn", "morning", "day", "afternoon", "dusk", "evening", "night"]
 TEXT_FIELDS = ("location", "action", "visual_prompt", "camera", "narration", "mood")
 
 
-def set_json_schema(plan: SetPlan, character_ids: list[str]) -> dict[str, Any]:
-    """The structured-output schema of one set: exactly `plan.count` segments, ids from the roster."""
+def set_json_schema(plan: SetPlan, character_ids: list[str], places: list[str] | None = None) -> dict[str, Any]:
+    """The structured-output schema of one set: exactly `plan.count` segments, ids from the roster,
+    locations from the bible's (`places`, when given)."""
     segment = {
         "type": "object",
         "additionalProperties": False,
@@ -22,7 +23,7 @@ def set_json_schema(plan: SetPlan, character_ids: list[str]) -> dict[str, Any]:
                      "duration_seconds"],
         "properties": {
             "segment_number": {"type": "integer", "minimum": plan.first, "maximum": plan.last},
-            "location": text_schema("location"),
+            "location": {**text_schema("location"), "enum": places} if places else text_schema("location"),
             "time_of_day": {"type": "string", "enum": TIMES_OF_DAY},
             "characters": {"type": "array", "uniqueItems": True, "maxItems": len(character_ids),
                            "items": {"type": "string", "enum": character_ids}},
@@ -87,7 +88,38 @@ def _dialogue(seg: dict[str, Any], where: str, roster: list[str]) -> list[dict[s
     return lines
 
 
-def _check_segment(seg: Any, expected_number: int, roster: list[str]) -> dict[str, Any]:
+MAX_LINE_REPEATS_IN_SET = 2  # a line of three words or more may recur once in a set ("Run!" more often)
+
+
+def _location(value: str, where: str, places: list[str] | None) -> str:
+    if places and not known_name(value, places):
+        raise InvalidModelOutput(f"{where}: location {value!r} is not one of the story bible's "
+                                 f"locations: use one of {', '.join(repr(p) for p in places)}")
+    return value
+
+
+def _repeated_lines(segments: list[dict[str, Any]]) -> None:
+    """No dialogue line twice in a segment, no longer line more than twice in a set."""
+    in_set: dict[str, list[int]] = {}
+    for seg in segments:
+        where = f"segment {seg['segment_number']}"
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(seg["dialogue"], start=1):
+            line = normalized(entry["line"])
+            if line in seen:
+                raise InvalidModelOutput(f"{where}: dialogue {i} repeats dialogue {seen[line]} word for word "
+                                         f"({entry['line']!r}): write each line once")
+            seen[line] = i
+            if len(line.split()) >= 3:
+                in_set.setdefault(line, []).append(seg["segment_number"])
+    for line, numbers in in_set.items():
+        if len(numbers) > MAX_LINE_REPEATS_IN_SET:
+            raise InvalidModelOutput(f"the dialogue line {line!r} is said {len(numbers)} times in this set "
+                                     f"(segments {', '.join(map(str, numbers))}): write new lines")
+
+
+def _check_segment(seg: Any, expected_number: int, roster: list[str],
+                   places: list[str] | None = None) -> dict[str, Any]:
     where = f"segment {expected_number}"
     if not isinstance(seg, dict):
         raise InvalidModelOutput(f"{where}: expected an object")
@@ -97,6 +129,7 @@ def _check_segment(seg: Any, expected_number: int, roster: list[str]) -> dict[st
     out: dict[str, Any] = {"segment_number": expected_number}
     for key in TEXT_FIELDS:
         out[key] = check_text(seg, key, where)
+    _location(out["location"], where, places)
     out["time_of_day"] = seg.get("time_of_day")
     if out["time_of_day"] not in TIMES_OF_DAY:
         raise InvalidModelOutput(f"{where}: time_of_day {out['time_of_day']!r} is not one of {TIMES_OF_DAY}")
@@ -109,12 +142,16 @@ def _check_segment(seg: Any, expected_number: int, roster: list[str]) -> dict[st
     return out
 
 
-def validate_segments(data: Any, plan: SetPlan, character_ids: list[str]) -> list[dict[str, Any]]:
-    """Check one set's output: schema, exact count, contiguous numbering, roster ids, text rules."""
+def validate_segments(data: Any, plan: SetPlan, character_ids: list[str],
+                      places: list[str] | None = None) -> list[dict[str, Any]]:
+    """Check one set's output: schema, exact count, contiguous numbering, roster ids, text rules,
+    the bible's locations (`places`, when given) and no repeated dialogue."""
     segments = data.get("segments") if isinstance(data, dict) else None
     if not isinstance(segments, list):
         raise InvalidModelOutput(f"set {plan.set_number}: expected an object with a 'segments' list")
     if len(segments) != plan.count:
         raise InvalidModelOutput(f"set {plan.set_number}: expected {plan.count} segments "
                                  f"({plan.first} to {plan.last}), got {len(segments)}")
-    return [_check_segment(seg, plan.first + i, character_ids) for i, seg in enumerate(segments)]
+    checked = [_check_segment(seg, plan.first + i, character_ids, places) for i, seg in enumerate(segments)]
+    _repeated_lines(checked)
+    return checked

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidModelOutput
-from .text_rules import check_text, text_schema
+from .text_rules import DESCRIPTIONS, check_text, name_key, text_schema
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ def _synopses_schema(count: int) -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["summary", "ends_with"],
         "properties": {
-            "summary": text_schema("summary", "what happens in this set"),
-            "ends_with": text_schema("ends_with", "the exact situation at the end of this set"),
+            "summary": text_schema("summary"),
+            "ends_with": text_schema("ends_with"),
         },
     }
     return {"type": "array", "minItems": count, "maxItems": count, "items": synopsis}
@@ -78,29 +78,27 @@ def bible_json_schema(synopses: int) -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id", "name", "role", "visual_description"],
         "properties": {
-            "id": text_schema("id", "stable lowercase id, e.g. 'mara'; used by every segment"),
-            "name": text_schema("name", "the character's name"),
-            "role": text_schema("role", "protagonist, antagonist, mentor, ..."),
-            "visual_description": text_schema(
-                "visual_description",
-                "face, build, hair, costume: enough to draw the same person in every shot"),
+            "id": text_schema("id"),
+            "name": text_schema("name"),
+            "role": text_schema("role"),
+            "visual_description": text_schema("visual_description"),
         },
     }
     location = {
         "type": "object",
         "additionalProperties": False,
         "required": ["name", "description"],
-        "properties": {"name": text_schema("name", "short name"),
-                       "description": text_schema("description", "look and feel")},
+        "properties": {"name": text_schema("name", DESCRIPTIONS["location_name"]),
+                       "description": text_schema("description")},
     }
     return {
         "type": "object",
         "additionalProperties": False,
         "required": ["title", "logline", "tone", "characters", "locations", "set_synopses"],
         "properties": {
-            "title": text_schema("title", "the film's title"),
-            "logline": text_schema("logline", "one sentence"),
-            "tone": text_schema("tone", "genre and mood"),
+            "title": text_schema("title"),
+            "logline": text_schema("logline"),
+            "tone": text_schema("tone"),
             "characters": {"type": "array", "minItems": 1, "maxItems": MAX_CHARACTERS,
                            "items": character},
             "locations": {"type": "array", "minItems": 1, "maxItems": MAX_LOCATIONS, "items": location},
@@ -145,6 +143,20 @@ def _roster(characters: list[dict[str, Any]]) -> list[dict[str, str]]:
     return roster
 
 
+def _distinct_names(items: list[dict[str, str]], what: str) -> None:
+    """Every name once (case, articles and punctuation aside): the first name used twice is an error."""
+    places: dict[str, list[int]] = {}
+    for i, item in enumerate(items, start=1):
+        places.setdefault(name_key(item["name"]), []).append(i)
+    for i, item in enumerate(items, start=1):
+        numbers = places[name_key(item["name"])]
+        if len(numbers) > 1:
+            listed = ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
+            raise InvalidModelOutput(
+                f"story bible: {what} name {item['name']!r} is used {len(numbers)} times ({what}s "
+                f"{listed}): give each {what} its own name, once")
+
+
 def validate_synopses(items: Any, first: int, count: int) -> list[dict[str, Any]]:
     """Check `count` synopses numbered from `first`; return them normalised with their set numbers."""
     last = first + count - 1
@@ -170,6 +182,8 @@ def validate_bible(data: Any, sets_total: int) -> dict[str, Any]:
     bible["locations"] = [{k: check_text(loc, k, f"story bible: location {i}") for k in ("name", "description")}
                           for i, loc in enumerate(_objects(data, "locations", MAX_LOCATIONS, "story bible"),
                                                   start=1)]
+    _distinct_names(bible["characters"], "character")
+    _distinct_names(bible["locations"], "location")
     bible["set_synopses"] = validate_synopses(data.get("set_synopses"), 1, sets_total)
     return bible
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from typing import Any
@@ -17,15 +18,32 @@ LENGTHS: dict[str, tuple[int, int]] = {
     "narration": (1, 700), "mood": (2, 80), "line": (1, 500),
 }
 
+# What each field holds, shown in the schema; a value equal to one of these was copied, not written.
+DESCRIPTIONS: dict[str, str] = {
+    "title": "the film's title", "logline": "one sentence", "tone": "genre and mood",
+    "id": "stable lowercase id, e.g. 'mara'; used by every segment", "name": "the character's name",
+    "role": "protagonist, antagonist, mentor, ...",
+    "visual_description": "face, build, hair, costume: enough to draw the same person in every shot",
+    "location_name": "short name", "description": "look and feel",
+    "summary": "what happens in this set", "ends_with": "the exact situation at the end of this set",
+    "location": "the name of one of the story bible's locations",
+    "action": "what happens on screen in this shot",
+    "visual_prompt": "a self-contained image prompt: the place, the light, each character's look",
+    "camera": "shot size, angle and movement", "narration": "the voice-over of this shot",
+    "mood": "the feeling of this shot in a few words", "line": "what the character says",
+}
+NAME_SIMILARITY = 0.85  # difflib ratio above which two names are the same name misspelt
+
 PHRASE_WORDS = 4  # a "phrase" is this many words in a row
 MAX_REPEATS = 3  # ... and may occur this many times in one field
 _WORD = re.compile(r"[\w']+")
 
 
 def text_schema(key: str, description: str | None = None) -> dict[str, Any]:
-    """The JSON schema of text field `key`, with its length bounds."""
+    """The JSON schema of text field `key`, with its length bounds and its description."""
     low, high = LENGTHS[key]
     schema: dict[str, Any] = {"type": "string", "minLength": low, "maxLength": high}
+    description = description or DESCRIPTIONS.get(key)
     if description:
         schema["description"] = description
     return schema
@@ -55,7 +73,39 @@ def check_text(obj: Any, key: str, where: str) -> str:
     if loop:
         raise InvalidModelOutput(f"{where}: '{key}' repeats the phrase {loop[0]!r} {loop[1]} times "
                                  f"(at most {MAX_REPEATS} allowed)")
+    if normalized(value) in _COPIES:
+        raise InvalidModelOutput(f"{where}: '{key}' is {_show(value)}, the schema's description of a "
+                                 f"field: write this {key.replace('_', ' ')} itself")
     return value
+
+
+def normalized(text: str) -> str:
+    """Lowercase words only, for comparing texts and names ("The Harbour!" -> "the harbour")."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def name_key(name: str) -> str:
+    """A name as compared with others: normalized, without a leading article."""
+    return re.sub(r"^(?:the|a|an) ", "", normalized(name))
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two names mean the same thing: equal but for case, articles, punctuation or a typo."""
+    key_a, key_b = name_key(a), name_key(b)
+    return key_a == key_b or difflib.SequenceMatcher(None, key_a, key_b).ratio() >= NAME_SIMILARITY
+
+
+def known_name(value: str, names: list[str]) -> bool:
+    """Whether `value` is one of `names`, or names one of them with more words ("the archive, upper floor")."""
+    key = name_key(value)
+    for name in names:
+        wanted = name_key(name)
+        if same_name(value, name) or (wanted and re.search(rf"\b{re.escape(wanted)}\b", key)):
+            return True
+    return False
+
+
+_COPIES = {normalized(d) for d in DESCRIPTIONS.values()}
 
 
 def _show(value: Any, limit: int = 60) -> str:

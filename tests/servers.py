@@ -237,7 +237,9 @@ class LLMockServer:
         requests.post(f"{self.base_url}/_llmock/reset", timeout=5).raise_for_status()
 
     def script(self, *behaviors: dict[str, Any]) -> None:
-        requests.post(f"{self.base_url}/_llmock/scenario", json={"behaviors": list(behaviors)},
+        """Queue behaviours for the chat completions (not the writer's `GET /v1/models`)."""
+        chat_only = [{"match": {"path": "*/chat/completions"}, **b} for b in behaviors]
+        requests.post(f"{self.base_url}/_llmock/scenario", json={"behaviors": chat_only},
                       timeout=5).raise_for_status()
 
     def chat_requests(self) -> list[dict[str, Any]]:

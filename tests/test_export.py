@@ -157,9 +157,12 @@ def test_shot_list_has_one_whole_row_per_segment(offline_stack, finished):
 def test_missing_sets_are_placeholders_never_skipped(partial):
     stack, job_id = partial
     fountain = _download(stack, job_id, "fountain").text
-    assert "[[Set 2 missing: retry pending]]" in fountain
+    note = f"Set 2 failed after 1 attempt; retry with movie-gen retry {job_id} (or POST /retry-failed-story-sets)"
+    assert f"[[{note}]]" in fountain and "RETRY PENDING" not in fountain.upper()
+    assert _download(stack, job_id, "json").json()["missing_notes"] == {"2": note}
     pdf = PdfReader(io.BytesIO(_download(stack, job_id, "pdf").content))
-    assert "SET 2 MISSING: RETRY PENDING" in "\n".join(page.extract_text() for page in pdf.pages)
+    assert "SET 2 FAILED AFTER 1 ATTEMPT; RETRY WITH" in " ".join(
+        " ".join(page.extract_text().split()) for page in pdf.pages)
     rows = list(csv.DictReader(io.StringIO(_download(stack, job_id, "csv").text)))
     assert [int(r["segment_number"]) for r in rows] == [1, 2, 5, 6]
 

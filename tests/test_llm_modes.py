@@ -8,7 +8,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from movie_gen.errors import InvalidModelOutput, PermanentLLMError, QuotaExhausted, TransientLLMError
+from movie_gen.errors import (
+    ContextOverflow,
+    InvalidModelOutput,
+    PermanentLLMError,
+    QuotaExhausted,
+    TransientLLMError,
+)
 from movie_gen.llm.offline_writer import OfflineWriter
 from movie_gen.llm.openai_writer import OpenAIWriter
 from movie_gen.llm.server_profile import PROFILES
@@ -165,7 +171,7 @@ def test_request_parameters_follow_the_settings(llmock, bible):
 
 
 def test_a_prompt_that_leaves_no_room_in_the_context_is_refused_before_any_call(llmock, bible):
-    with pytest.raises(PermanentLLMError, match="OPENAI_CONTEXT_TOKENS=1000"):
+    with pytest.raises(ContextOverflow, match=r"context of 1000 tokens \(OPENAI_CONTEXT_TOKENS\)"):
         write_set(make_writer(llmock, OPENAI_CONTEXT_TOKENS="1000"), bible)
     assert bodies(llmock) == []
 

@@ -50,7 +50,9 @@ def test_job_through_the_openai_client_completes(stack, llmock):
     assert sorted(f for f in formats if f) == ["story_bible", "story_set_1", "story_set_2", "story_set_3"]
     assert result["token_usage"]["model_calls"] == 4
     assert result["token_usage"]["total_tokens"] > 0
-    assert result["output_mode"] == "json_schema"
+    # the worker asked llmock's GET /v1/models, which names no context size
+    assert result["output_mode"] == ("json_schema (context size not reported by the server; "
+                                     "OPENAI_CONTEXT_TOKENS sets it)")
     for entry in result["sets"]:  # usage per set and per attempt
         assert entry["token_usage"]["completion_tokens"] > 0
         assert entry["attempt_history"][-1]["token_usage"] == entry["token_usage"]
@@ -116,3 +118,22 @@ def test_a_spent_quota_stops_the_job_after_one_call(stack, llmock):
     assert job["state"] in ("failed", "partial")
     assert job["result"]["story_bible"]["attempt_history"][0]["error_class"] == "quota"
     assert len(llmock.chat_requests()) == 1
+
+
+def test_failed_replies_keep_their_usage_on_their_attempts(stack, llmock):
+    """A reply that fails validation was paid for: its attempt records the usage the server reported."""
+    one_set = {**BIBLE, "set_synopses": BIBLE["set_synopses"][:1]}
+    copied = {**one_set, "locations": [{"name": "sonar room", "description": "dark, green screens"}] * 3}
+    lina = json.loads(json.dumps(OFFLINE_SET).replace('"sonar room"', '"Lina"').replace('"mara"', '"ada"'))
+    llmock.script({"type": "reply", "text": json.dumps(copied)}, {"type": "reply", "text": json.dumps(one_set)},
+                  {"type": "reply", "text": json.dumps(lina)})
+    job = stack.wait_job(stack.generate(idea="A song from the ocean floor", total_segments=1,
+                                        segments_per_set=1, max_retries=1, save_to_files=False))
+    result = job["result"]
+    bad_bible = result["story_bible"]["attempt_history"][0]
+    assert "location name 'sonar room' is used 3 times" in bad_bible["error"]
+    assert bad_bible["token_usage"]["completion_tokens"] > 0 and "unknown_calls" not in bad_bible["token_usage"]
+    bad_set = result["sets"][0]["attempt_history"][0]
+    assert "location 'Lina' is not one of the story bible's locations" in bad_set["error"]
+    assert bad_set["token_usage"]["model_calls"] == 1 and bad_set["token_usage"]["completion_tokens"] > 0
+    assert result["token_usage"]["model_calls"] == len(llmock.chat_requests())

@@ -111,7 +111,9 @@ class ResultSchema(Schema):
     provider = fields.String(allow_none=True, metadata={
         "description": "`openai`, or `offline` for the built-in demo writer"})
     output_mode = fields.String(allow_none=True, metadata={
-        "description": "How the model server was asked for JSON: json_schema, json_object or prompt "
+        "description": "How the model server was asked for JSON (json_schema, json_object or prompt), "
+                       "then in brackets the context size per request and where it was read, e.g. "
+                       "\"json_object (context 8192 tokens per request, from GET /v1/models meta.n_ctx)\" "
                        "(null for the offline writer)"})
     generation_summary = fields.Nested(GenerationSummarySchema)
     retry_info = fields.Nested(RetryInfoSchema)

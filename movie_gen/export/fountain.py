@@ -36,9 +36,13 @@ def cue(name: str, extension: str = "") -> str:
     return line if upper[:1].isalnum() and upper.isupper() and "(" not in upper else "@" + line
 
 
-def missing_set_note(set_number: int, state: str) -> str:
-    """The placeholder of a set whose segments are not available, e.g. `Set 3 missing: retry pending`."""
-    why = "retry pending" if state in FINAL_STATES else "still being written"
+def missing_set_note(set_number: int, script: dict[str, Any]) -> str:
+    """The placeholder of a set whose segments are not available: the script's note for it
+    ("Set 3 failed after 4 attempts; retry with …"), else whether it is still being written."""
+    note = (script.get("missing_notes") or {}).get(str(set_number))
+    if note:
+        return note
+    why = "not available" if script.get("state") in FINAL_STATES else "still being written"
     return f"Set {set_number} missing: {why}"
 
 
@@ -80,7 +84,7 @@ def _set(number: int, segments: list[dict[str, Any]], script: dict[str, Any]) ->
     synopsis = next((s for s in script.get("set_synopses", []) if s.get("set_number") == number), None)
     yield f"# Set {number}" + (f"\n= {_text(synopsis['summary'])}" if synopsis else "")
     if not segments:
-        note = missing_set_note(number, script["state"])
+        note = missing_set_note(number, script)
         yield f"[[{note}]]"
         yield f"> {_text(note).upper()} <"
         return

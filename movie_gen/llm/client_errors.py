@@ -7,9 +7,9 @@ from typing import Any
 
 import openai
 
-from ..errors import MovieGenError, PermanentLLMError, TransientLLMError
+from ..errors import ContextOverflow, MovieGenError, PermanentLLMError, TransientLLMError
+from .context_overflow import Overflow, overflow_of
 from .quota import quota_exhausted
-from .refusals import is_context_overflow
 
 RETRYABLE_STATUS = {408, 409, 429}
 
@@ -43,9 +43,9 @@ def classify(exc: BaseException, quota_wait_s: float = 3600.0) -> MovieGenError:
         quota = quota_exhausted(exc, quota_wait_s, retry_after)
         if quota is not None:
             return quota
-        if is_context_overflow(exc):
-            return PermanentLLMError(f"{detail} (set OPENAI_CONTEXT_TOKENS to the model's context size "
-                                     "so that the reply limit leaves room for the prompt)")
+        overflow = overflow_of(exc)
+        if overflow is not None:
+            return overflow_error(overflow, detail)
         if status in RETRYABLE_STATUS or status >= 500:
             return TransientLLMError(detail, retry_after_s=retry_after)
         return PermanentLLMError(detail)
@@ -54,3 +54,20 @@ def classify(exc: BaseException, quota_wait_s: float = 3600.0) -> MovieGenError:
     if isinstance(exc, openai.APIError):
         return TransientLLMError(f"model call failed: {exc}")
     return PermanentLLMError(f"unexpected error calling the model: {exc!r}")
+
+
+def overflow_error(overflow: Overflow, detail: str, reply_limit: int | None = None) -> ContextOverflow:
+    """The error of a request that does not fit, naming the limit that was hit and what to change."""
+    context = f"the server's context of {overflow.context} tokens per request" if overflow.context \
+        else "the server's context"
+    if overflow.prompt is not None and overflow.context and overflow.prompt >= overflow.context:
+        what = f"the prompt alone ({overflow.prompt} tokens) exceeds {context}"
+    elif overflow.prompt is not None:
+        what = (f"the prompt ({overflow.prompt} tokens) plus the reply limit"
+                f"{f' ({reply_limit} tokens)' if reply_limit else ''} exceed {context}")
+    else:
+        what = f"the request exceeds {context}"
+    return ContextOverflow(
+        f"{what}: {detail}; use fewer segments per set (segments_per_set), a lower OPENAI_MAX_TOKENS, "
+        "or give each request more context (llama-server: -c divided by -np per slot, at most the "
+        "model's training context; vLLM: --max-model-len), see docs/models.md")

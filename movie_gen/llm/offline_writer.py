@@ -144,8 +144,11 @@ class OfflineWriter:
                                  f"{a['name']}: {a['visual_description']}; "
                                  f"{b['name']}: {b['visual_description']}",
                 "camera": CAMERAS[number % len(CAMERAS)],
-                "dialogue": [{"character": a["id"], "line": f"We came here because of {idea[:80]}."},
-                             {"character": b["id"], "line": f"Then we finish it, {a['name']}."}],
+                "dialogue": [{"character": a["id"], "line": f"We came here because of {idea[:80]}."
+                              if number == plan.first else f"{place['name'].capitalize()}, beat "
+                              f"{number - plan.first + 1}: stay with me, {b['name']}."},
+                             {"character": b["id"], "line": f"Then we finish beat "
+                              f"{number - plan.first + 1}, {a['name']}."}],
                 "narration": f"Segment {number}: {synopsis['ends_with']}" if number == plan.last
                              else f"Segment {number} of {bible['title']}.",
                 "mood": MOODS[number % len(MOODS)],

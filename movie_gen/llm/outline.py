@@ -22,32 +22,45 @@ Budget = Callable[[str, dict[str, Any]], int]
 
 def write_outline(ask: Ask, budget: Budget, idea: str, sets_total: int, segments_total: int,
                   feedback: str | None = None) -> LLMReply:
-    """The whole story bible in as few replies as fit; usage sums every call (also on errors)."""
+    """The whole story bible in as few replies as fit; usage sums every call (also on errors).
+
+    A failed call adds its own usage, or one `unknown_calls` when the server reported none (a
+    timed-out batch); a reply that fails validation was counted when it arrived.
+    """
     usage: dict[str, int] | None = None
-    try:
-        probe = prompts.bible_prompt(idea, sets_total, segments_total)
-        first = min(sets_total, synopses_per_reply(budget(probe, bible_json_schema(1)), with_bible=True))
-        reply = ask(prompts.with_feedback(prompts.bible_prompt(idea, sets_total, segments_total, first),
-                                          feedback), "story_bible", bible_json_schema(first))
+
+    def call(prompt: str, name: str, schema: dict[str, Any]) -> LLMReply:
+        nonlocal usage
+        try:
+            reply = ask(prompts.with_feedback(prompt, feedback), name, schema)
+        except MovieGenError as exc:
+            lost = exc.usage if exc.usage is not None else ({"unknown_calls": 1} if usage else None)
+            exc.usage = add_usage(usage, lost)
+            raise
         usage = add_usage(usage, reply.usage)
-        if first == sets_total:
-            return reply
-        bible = validate_bible(reply.data, first)  # a broken start is not worth more calls
-        while len(bible["set_synopses"]) < sets_total:
-            start = len(bible["set_synopses"]) + 1
-            probe = prompts.synopses_prompt(idea, bible, start, 1, sets_total)
-            count = min(sets_total - start + 1,
-                        synopses_per_reply(budget(probe, synopses_json_schema(1)), with_bible=False))
-            prompt = prompts.synopses_prompt(idea, bible, start, count, sets_total)
-            reply = ask(prompts.with_feedback(prompt, feedback), f"story_synopses_{start}",
-                        synopses_json_schema(count))
-            usage = add_usage(usage, reply.usage)
-            items = reply.data.get("set_synopses") if isinstance(reply.data, dict) else None
-            bible["set_synopses"] += validate_synopses(items, start, count)
-    except MovieGenError as exc:
-        known = add_usage(usage, exc.usage)
-        if usage is not None and exc.usage is None:
-            known = add_usage(known, {"unknown_calls": 1})  # e.g. a timed-out batch
-        exc.usage = known
-        raise
-    return LLMReply(data=bible, usage=usage or {}, model=reply.model, mode=reply.mode)
+        return reply
+
+    def checked(check: Callable[[], Any]) -> Any:
+        try:
+            return check()
+        except MovieGenError as exc:
+            exc.usage = usage
+            raise
+
+    probe = prompts.bible_prompt(idea, sets_total, segments_total)
+    first = min(sets_total, synopses_per_reply(budget(probe, bible_json_schema(1)), with_bible=True))
+    reply = call(prompts.bible_prompt(idea, sets_total, segments_total, first), "story_bible",
+                 bible_json_schema(first))
+    if first == sets_total:
+        return reply
+    bible = checked(lambda: validate_bible(reply.data, first))  # a broken start is not worth more calls
+    while len(bible["set_synopses"]) < sets_total:
+        start = len(bible["set_synopses"]) + 1
+        probe = prompts.synopses_prompt(idea, bible, start, 1, sets_total)
+        room = checked(lambda: budget(probe, synopses_json_schema(1)))
+        count = min(sets_total - start + 1, synopses_per_reply(room, with_bible=False))
+        reply = call(prompts.synopses_prompt(idea, bible, start, count, sets_total),
+                     f"story_synopses_{start}", synopses_json_schema(count))
+        items = reply.data.get("set_synopses") if isinstance(reply.data, dict) else None
+        bible["set_synopses"] += checked(lambda: validate_synopses(items, start, count))
+    return LLMReply(data=bible, usage=usage or {}, model=reply.model, mode=reply.mode, context=reply.context)

@@ -40,13 +40,59 @@ def without_keywords(schema: Any, keywords: tuple[str, ...]) -> Any:
     return schema
 
 
-def schema_instructions(mode: str, schema: dict[str, Any]) -> str:
-    """Text added to the prompt when the server does not enforce the schema itself."""
+def _rule(schema: dict[str, Any]) -> str | None:
+    """The bounds of one schema node in a few words ("2-160 characters", "exactly 4 items")."""
+    pairs = (("minLength", "maxLength", "characters"), ("minItems", "maxItems", "items"),
+             ("minimum", "maximum", ""))
+    for low_key, high_key, unit in pairs:
+        low, high = schema.get(low_key), schema.get(high_key)
+        if low is None and high is None:
+            continue
+        if low == high:
+            text = f"exactly {low}"
+        elif high is None:
+            text = f"at least {low}"
+        elif low is None or (low_key == "minItems" and low == 0):
+            text = f"at most {high}"
+        else:
+            text = f"{low}-{high}" if unit else f"{low} to {high}"
+        unique = ", no repeats" if schema.get("uniqueItems") else ""
+        return f"{text} {unit}".strip() + unique
+    return None
+
+
+def schema_rules(schema: Any) -> list[str]:
+    """Each property's bounds ("location: 2-160 characters"), once per name, in schema order."""
+    rules: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        if not isinstance(node, dict):
+            return
+        for name, sub in (node.get("properties") or {}).items():
+            rule = _rule(sub) if isinstance(sub, dict) else None
+            if rule:
+                rules.setdefault(name, f"{name}: {rule}")
+            walk(sub)
+        walk(node.get("items"))
+
+    walk(schema)
+    return list(rules.values())
+
+
+def schema_instructions(mode: str, schema: dict[str, Any], compact: bool = False) -> str:
+    """Text added to the prompt: the bounds no grammar enforces in every mode, and the schema
+    itself when the server does not enforce it (`compact`: without descriptions, no spaces)."""
+    rules = "\n\nLimits (a reply outside them is rejected): " + "; ".join(schema_rules(schema)) + "."
     if mode == "json_schema":
-        return ""
+        return rules
     fence = " Write the JSON alone or in one ```json code fence, nothing else." if mode == "prompt" else ""
+    shown = without_keywords(schema, ("description",)) if compact else schema
+    text = json.dumps(shown, separators=(",", ":")) if compact else json.dumps(shown)
     return ("\n\nAnswer with one JSON object that is valid against this JSON schema (every "
-            f"required key, the exact counts, the length limits):\n{json.dumps(schema)}{fence}")
+            f"required key, the exact counts, the length limits):\n{text}{fence}{rules}")
 
 
 def parse_json_reply(text: str | None) -> Any:

@@ -36,7 +36,8 @@ def bible_prompt(idea: str, sets_total: int, segments_total: int, synopses: int 
         "of characters with short lowercase ids and a visual description precise enough to keep "
         f"faces and costumes identical across shots, the main locations, and {which}. Each "
         "synopsis says what happens in that set and how it ends, so that each set picks up exactly "
-        "where the previous one ends."
+        "where the previous one ends. Every character and every location has its own distinct "
+        "name (no name twice); write your own text for each field, not the schema's descriptions."
     )
 
 
@@ -54,29 +55,44 @@ def synopses_prompt(idea: str, bible: dict[str, Any], first: int, count: int, se
     )
 
 
-def set_prompt(idea: str, bible: dict[str, Any], plan: SetPlan) -> str:
+NEIGHBOUR_CHARS = 160  # a neighbouring synopsis in a compact prompt (a request that overflowed)
+
+
+def set_prompt(idea: str, bible: dict[str, Any], plan: SetPlan, compact: bool = False) -> str:
     """Ask for exactly the segments of one set, with the bible and the neighbouring synopses only.
 
     The bible may carry only those synopses (a set task reads its own and its neighbours'), with
-    `sets_total` beside them.
+    `sets_total` beside them. `compact` shortens the neighbouring synopses and leaves out the
+    locations' descriptions, for a server whose context the full prompt overflowed.
     """
     here = synopsis_of(bible, plan.set_number)
     previous = synopsis_of(bible, plan.set_number - 1)
     following = synopsis_of(bible, plan.set_number + 1)
-    before = previous["ends_with"] if previous else "the film opens"
-    after = (f"The next set will be: {following['summary']}\n"
+    cut = (lambda text: _shortened(text, NEIGHBOUR_CHARS)) if compact else (lambda text: text)
+    before = cut(previous["ends_with"]) if previous else "the film opens"
+    after = (f"The next set will be: {cut(following['summary'])}\n"
              if following else "This is the last set: it ends the film.\n")
+    places = ", ".join(repr(loc["name"]) for loc in bible.get("locations", []))
     return (
-        f"Story idea: {idea}\n\nStory bible:\n{_core(bible)}\n\n"
+        f"Story idea: {idea}\n\nStory bible:\n{_core(bible, compact)}\n\n"
         f"Write set {plan.set_number} of {sets_in(bible)}: segments {plan.first} to {plan.last} "
         f"(exactly {plan.count}), numbered {plan.first}..{plan.last} in order.\n"
         f"The previous set ended with: {before}\n"
         f"This set: {here['summary']}\nIt must end with: {here['ends_with']}\n{after}"
         "Use only the roster's character ids in 'characters' and 'dialogue', each at most once in "
-        "'characters'. Repeat each character's visual description in every visual_prompt they "
-        "appear in. Do not repeat a phrase over and over."
+        f"'characters'. Each 'location' is one of the bible's locations: {places}. Repeat each "
+        "character's visual description in every visual_prompt they appear in. Write each "
+        "dialogue line once; do not repeat a phrase over and over."
     )
 
 
-def _core(bible: dict[str, Any]) -> str:
-    return json.dumps({k: bible[k] for k in BIBLE_KEYS}, ensure_ascii=False)
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _core(bible: dict[str, Any], compact: bool = False) -> str:
+    core = {k: bible[k] for k in BIBLE_KEYS if k in bible}
+    if compact:
+        core["locations"] = [loc["name"] for loc in bible.get("locations", [])]
+        return json.dumps(core, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(core, ensure_ascii=False)

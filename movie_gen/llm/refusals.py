@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .context_overflow import overflow_of
 from .server_profile import OUTPUT_MODE, SCHEMA_KEYWORDS, SYSTEM_ROLE, TOKEN_PARAM, ServerProfile
 
 _TOKEN_PARAM = re.compile(r"max_completion_tokens|max_tokens", re.I)
-_CONTEXT = re.compile(r"context length|context window|maximum context|too many tokens|"
-                      r"exceeds? the (?:model'?s? )?(?:max|context)", re.I)
 _SYSTEM = re.compile(r"system (?:role|message|prompt)|roles? must alternate|role ['\"]?system", re.I)
 _SCHEMA_KEYWORD = re.compile(r"(?:minLength|maxLength|uniqueItems)|invalid schema|not permitted", re.I)
 _FORMAT = re.compile(r"response_format|json_schema|json_object|'text' or 'json_object'|"
@@ -22,8 +21,8 @@ def error_text(exc: Any) -> str:
 
 
 def is_context_overflow(exc: Any) -> bool:
-    """The server says the prompt plus the reply limit exceed the model's context."""
-    return exc.status_code in (400, 413, 422) and bool(_CONTEXT.search(error_text(exc)))
+    """The server says the prompt plus the reply limit exceed the model's context (never a refused shape)."""
+    return overflow_of(exc) is not None
 
 
 def refused_feature(exc: Any, profile: ServerProfile) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import PermanentLLMError
+from ..errors import ContextOverflow
 from ..settings import Settings
 
 CHARS_PER_TOKEN = 3  # a cautious estimate (English runs near 4): better a smaller reply than a 400
@@ -26,16 +26,23 @@ def prompt_tokens_estimate(*parts: Any) -> int:
     return chars // CHARS_PER_TOKEN + MESSAGE_OVERHEAD_TOKENS
 
 
-def reply_limit(settings: Settings, prompt_tokens: int) -> int:
-    """min(OPENAI_MAX_TOKENS, OPENAI_CONTEXT_TOKENS − prompt estimate); refuses what leaves no room."""
-    if not settings.openai_context_tokens:
+def reply_limit(settings: Settings, prompt_tokens: int, context_tokens: int | None = None,
+                source: str = "OPENAI_CONTEXT_TOKENS") -> int:
+    """min(OPENAI_MAX_TOKENS, context − prompt estimate); refuses what leaves no room.
+
+    The context is OPENAI_CONTEXT_TOKENS, else `context_tokens` (what the server reported).
+    """
+    context = settings.openai_context_tokens or context_tokens
+    if not context:
         return settings.openai_max_tokens
-    room = settings.openai_context_tokens - prompt_tokens
+    if settings.openai_context_tokens:
+        source = "OPENAI_CONTEXT_TOKENS"
+    room = context - prompt_tokens
     if room < MIN_REPLY_TOKENS:
-        raise PermanentLLMError(
-            f"the prompt (about {prompt_tokens} tokens) leaves {max(room, 0)} tokens of "
-            f"OPENAI_CONTEXT_TOKENS={settings.openai_context_tokens} for the reply (at least "
-            f"{MIN_REPLY_TOKENS} needed): use a model with a larger context, or fewer segments per set")
+        raise ContextOverflow(
+            f"the prompt (about {prompt_tokens} tokens) leaves {max(room, 0)} tokens of the "
+            f"context of {context} tokens ({source}) for the reply (at least {MIN_REPLY_TOKENS} "
+            "needed): use fewer segments per set, or a server with more context per request")
     return min(settings.openai_max_tokens, room)
 
 

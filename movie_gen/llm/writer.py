@@ -13,13 +13,20 @@ class LLMReply:
     """Parsed JSON from the model, the token usage of the call(s), and the output mode used.
 
     `usage` holds prompt_tokens, completion_tokens and model_calls (a bible written in batches
-    is several calls); `mode` is json_schema, json_object or prompt (empty for the offline writer).
+    is several calls); `mode` is json_schema, json_object or prompt (empty for the offline writer);
+    `context` says what is known of the server's context size (empty for the offline writer).
     """
 
     data: Any
     usage: dict[str, int] = field(default_factory=dict)
     model: str = ""
     mode: str = ""
+    context: str = ""
+
+    @property
+    def output_mode(self) -> str:
+        """The job's `output_mode` info, e.g. "json_object (context 8192 tokens per request, from …)"."""
+        return f"{self.mode} ({self.context})" if self.mode and self.context else self.mode
 
 
 @dataclass(frozen=True)

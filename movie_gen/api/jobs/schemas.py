@@ -66,3 +66,6 @@ class ScriptSchema(Schema):
     segments_count = fields.Integer()
     missing_sets = fields.List(fields.Integer(), metadata={
         "description": "Sets whose segments are not available (failed, cancelled or still running)"})
+    missing_notes = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "Why each missing set is missing and how to retry it, by set number, e.g. "
+                       "\"Set 2 failed after 4 attempts; retry with …\""})
