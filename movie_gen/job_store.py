@@ -69,7 +69,7 @@ class JobStore:
                          for name in ("WRITE_JOB", "ADVANCE_STATE", "FINALIZE", "IF_RUNNING",
                                       "BEGIN_RUN", "UNIT_OWNED_WRITE", "UNIT_CAS", "SAVE_BIBLE",
                                       "ADD_USAGE", "SETS_SENT", "WRITE_UNIT_FIELD", "CLAIM_ATTEMPT",
-                                      "CLAIM_FINISH")}
+                                      "CLAIM_FINISH", "TOUCH_IF_RUNNING")}
 
     @classmethod
     def from_url(cls, url: str, ttl_s: int, patient: bool = False,
@@ -373,8 +373,8 @@ class JobStore:
         return [job_id for job_id in due if self.redis.zrem(SCHEDULED_RETRIES, job_id)]
 
     def touch(self, job_id: str) -> None:
-        """Record that the job is alive (e.g. a task waits for the rate limit)."""
-        self._run("WRITE_JOB", job_id)
+        """Record that the job is alive (e.g. a task waits for the rate limit); not once it ended."""
+        self._run("TOUCH_IF_RUNNING", job_id)
 
     def add_usage(self, job_id: str, usage: dict[str, int], mode: str | None = None) -> None:
         """Add one attempt's token usage (`model_calls` calls, default 1) to the job's totals, and

@@ -40,6 +40,13 @@ touch()
 return 1
 """
 
+# The job is alive (a message waits for its model-call slot); a job that has ended is left as it is.
+TOUCH_IF_RUNNING = _PRELUDE + """
+if FINAL[redis.call('HGET', KEYS[1], 'state')] then return 0 end
+touch()
+return 1
+"""
+
 # ARGV[3]: the new state; a job that has already ended (or is being cancelled) keeps its state.
 ADVANCE_STATE = _PRELUDE + """
 local current = redis.call('HGET', KEYS[1], 'state')
