@@ -42,6 +42,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
+def no_server_caches() -> Iterator[None]:
+    """The per-process memory of what model servers accept and report, empty during the test."""
+    from movie_gen.llm.server_context import CONTEXTS
+    from movie_gen.llm.server_profile import PROFILES
+
+    PROFILES.clear()
+    CONTEXTS.clear()
+    yield
+    PROFILES.clear()
+    CONTEXTS.clear()
+
+
+@pytest.fixture
 def fresh_redis_url(redis_server: RedisServer) -> str:
     """A database of the suite's redis-server that no other test or stack uses."""
     return redis_server.url(next(_databases))

@@ -68,12 +68,8 @@ def _serve(tmp_path: Path, *flags: str) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def fresh():
-    PROFILES.clear()
-    CONTEXTS.clear()
+def fresh(no_server_caches):
     yield
-    PROFILES.clear()
-    CONTEXTS.clear()
 
 
 @pytest.fixture(scope="module")

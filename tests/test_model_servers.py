@@ -141,13 +141,9 @@ PLAN = SetPlan(1, 1, 2)
 
 
 @pytest.fixture(autouse=True)
-def fresh(llmock):
+def fresh(llmock, no_server_caches):
     llmock.reset()
-    PROFILES.clear()
-    CONTEXTS.clear()
     yield
-    PROFILES.clear()
-    CONTEXTS.clear()
 
 
 @pytest.fixture(scope="module")
