@@ -1,12 +1,12 @@
 """Celery settings, read from the environment through the one settings object."""
 
-from movie_gen.broker import broker_config
-from movie_gen.settings import get_settings
+from movie_gen.config.settings import get_settings
+from movie_gen.execution.broker import broker_config
 
 _settings = get_settings()
 
 # The broker (REDIS_URL by default, or BROKER_URL): its URL, queues and transport options, in
-# movie_gen/broker.py. The results, like the job store, are in Redis whatever the broker.
+# movie_gen/execution/broker.py. The results, like the job store, are in Redis whatever the broker.
 globals().update(broker_config(_settings))
 result_backend = _settings.redis_url
 task_serializer = "json"

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from celery import Celery  # noqa: E402
 
-from movie_gen.job_store import JobStore  # noqa: E402
+from movie_gen.store.job_store import JobStore
 from tests.servers import ROOT, GunicornServer, RedisServer, Worker, wait_until  # noqa: E402
 
 

@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from movie_gen.config.settings import Settings
 from movie_gen.errors import InvalidModelOutput, MovieGenError
 from movie_gen.llm.openai_writer import OpenAIWriter
 from movie_gen.llm.server_profile import PROFILES
 from movie_gen.llm.writer import CallContext, LLMReply
-from movie_gen.segments import validate_segments
-from movie_gen.settings import Settings
-from movie_gen.story_bible import plan_sets, validate_bible
+from movie_gen.story.segments import validate_segments
+from movie_gen.story.story_bible import plan_sets, validate_bible
 
 IDEA = "A lighthouse keeper finds a map inside a storm"
 MODES = ("json_schema", "json_object", "prompt")

@@ -27,11 +27,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from movie_gen.celery_app import create_celery  # noqa: E402
-from movie_gen.job_store import FINAL_STATES  # noqa: E402
-from movie_gen.jobs import submit_job  # noqa: E402
+from movie_gen.config.settings import Settings
+from movie_gen.execution.celery_app import create_celery
+from movie_gen.jobs.submit import submit_job
 from movie_gen.services import Services  # noqa: E402
-from movie_gen.settings import Settings  # noqa: E402
+from movie_gen.store.job_store import FINAL_STATES
 from tests.servers import RedisServer, Worker, free_port, stop_process, wait_until  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -10,15 +10,16 @@ if TYPE_CHECKING:
 
 def create_app(config: dict[str, Any] | None = None) -> "Flask":
     """The Flask app: settings, the OpenAPI-documented API, the Celery client for enqueueing."""
-    # Imported here, not at the top: gunicorn's config (movie_gen.gunicorn_conf) reads the settings
+    # Imported here, not at the top: gunicorn's config (movie_gen.config.gunicorn_conf) reads the settings
     # in the master process, which must not import ssl and the rest before gevent patches them.
     from flask import Flask
 
+    from movie_gen.config.logging_setup import configure_logging
+    from movie_gen.config.settings import Settings
+    from movie_gen.execution.celery_app import create_celery
+
     from .api import register_api
-    from .celery_app import create_celery
-    from .logging_setup import configure_logging
     from .services import Services, get_services
-    from .settings import Settings
 
     app = Flask(__name__)
     config = dict(config or {})

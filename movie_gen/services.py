@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .idempotency import IdempotencyKeys
-from .job_store import JobStore
+from movie_gen.config.settings import Settings, get_settings
+from movie_gen.execution.rate_limit import LLMRateLimiter
+from movie_gen.jobs.idempotency import IdempotencyKeys
+from movie_gen.store.job_store import JobStore
+
 from .llm import ScriptWriter, get_writer
-from .rate_limit import LLMRateLimiter
-from .settings import Settings, get_settings
 
 
 @dataclass

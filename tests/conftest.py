@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from movie_gen import create_app
-from movie_gen.celery_app import create_celery
-from movie_gen.job_store import FINAL_STATES, JobStore
-from movie_gen.settings import Settings
+from movie_gen.config.settings import Settings
+from movie_gen.execution.celery_app import create_celery
+from movie_gen.store.job_store import FINAL_STATES, JobStore
 
 from .servers import (
     ROOT,

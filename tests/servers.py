@@ -188,7 +188,7 @@ class FlowerServer:
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers", "flower", f"--port={self.port}",
-             "--address=127.0.0.1", f"--conf={ROOT / 'movie_gen' / 'flower_conf.py'}"],
+             "--address=127.0.0.1", f"--conf={ROOT / 'movie_gen' / 'config' / 'flower_conf.py'}"],
             cwd=ROOT, env={**env, "FLOWER_BASIC_AUTH": login}, stdout=self.log,
             stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(lambda: requests.get(self.base_url + "/api/workers", auth=self.auth, timeout=5).ok,
@@ -260,7 +260,7 @@ class GunicornServer:
         self.log_path = log_path
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:movie_gen.gunicorn_conf",
+            [sys.executable, "-m", "gunicorn", "-c", "python:movie_gen.config.gunicorn_conf",
              "--bind", f"127.0.0.1:{self.port}", "movie_gen:create_app()"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(self._up, 30, "gunicorn to answer /healthz")

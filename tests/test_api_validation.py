@@ -114,7 +114,7 @@ def test_healthz_reports_redis_and_workers(offline_stack):
 
 def test_a_server_error_names_a_request_id_and_hides_the_traceback(caplog):
     from movie_gen import create_app
-    from movie_gen.settings import Settings
+    from movie_gen.config.settings import Settings
 
     app = create_app({"SETTINGS": Settings.from_env({"REDIS_URL": "redis://127.0.0.1:1/0"})})
 
@@ -134,7 +134,7 @@ def test_a_server_error_names_a_request_id_and_hides_the_traceback(caplog):
 
 def test_unreachable_job_store_is_a_json_503():
     from movie_gen import create_app
-    from movie_gen.settings import Settings
+    from movie_gen.config.settings import Settings
 
     app = create_app({"SETTINGS": Settings.from_env({"REDIS_URL": "redis://127.0.0.1:1/0"})})
     response = app.test_client().get("/jobs/" + "a" * 32)

@@ -14,7 +14,7 @@ import threading
 import pytest
 import redis
 
-from movie_gen.job_store import JobStore
+from movie_gen.store.job_store import JobStore
 
 from .conftest import Stack, openai_env
 from .servers import RedisServer, wait_until
@@ -168,7 +168,7 @@ def test_a_channel_closed_after_its_connection_puts_its_messages_back(fresh_redi
     # worker exits (celery/kombu#970's code path); ours restores the message.
     from kombu import Connection
 
-    from movie_gen.redis_broker import Transport
+    from movie_gen.execution.redis_broker import Transport
 
     url = fresh_redis_url
     connection = Connection(url, transport=Transport)

@@ -18,7 +18,7 @@ import pyte
 import pytest
 
 from movie_gen.cli.local_stack import LocalStack, port_is_free
-from movie_gen.settings import Settings
+from movie_gen.config.settings import Settings
 
 from .servers import ROOT, wait_until
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from celery import Celery
 
-from movie_gen.pipeline import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK
-from movie_gen.settings import Settings
+from movie_gen.config.settings import Settings
+from movie_gen.execution.canvas import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -124,10 +124,10 @@ def test_web_runs_gunicorn_on_the_app_factory(services: dict[str, Any]) -> None:
     cmd = command(web)
     assert cmd.startswith("gunicorn ")
     assert cmd.endswith("movie_gen:create_app()")
-    assert "--config=python:movie_gen.gunicorn_conf" in cmd  # gevent workers, timeouts
+    assert "--config=python:movie_gen.config.gunicorn_conf" in cmd  # gevent workers, timeouts
     assert "--bind=0.0.0.0:8000" in cmd
     assert "http://127.0.0.1:8000/healthz" in healthcheck(web)
-    from movie_gen import gunicorn_conf
+    from movie_gen.config import gunicorn_conf
 
     assert gunicorn_conf.worker_class == "gevent"
 
@@ -145,7 +145,7 @@ def test_flower_requires_basic_auth(services: dict[str, Any], compose_text: str)
     flower = services["flower"]
     assert command(flower).startswith("celery -A workers flower")
     assert "--port=5555" in command(flower)
-    assert "--conf=/app/movie_gen/flower_conf.py" in command(flower)  # /metrics behind the login
+    assert "--conf=/app/movie_gen/config/flower_conf.py" in command(flower)  # /metrics behind the login
     assert flower["ports"] == ["127.0.0.1:${FLOWER_PORT:-5555}:5555"]  # the host's loopback only
     assert flower["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
     assert "--unauthenticated" not in compose_text
@@ -265,7 +265,7 @@ def test_compose_config_refuses_open_flower(tmp_path: Path, env_file: Path | Non
 def test_compose_web_refuses_an_open_api_without_the_opt_out(tmp_path: Path, env: dict[str, str],
                                                             refused: bool) -> None:
     from movie_gen import create_app
-    from movie_gen.settings import Settings, SettingsError
+    from movie_gen.config.settings import Settings, SettingsError
 
     result = run_config(tmp_path, FLOWER_BASIC_AUTH="admin:secret", **env)
     assert result.returncode == 0, result.stderr

@@ -18,14 +18,14 @@ from typing import Iterator
 import pytest
 import requests
 
+from movie_gen.config.settings import Settings
 from movie_gen.errors import ContextOverflow, InvalidModelOutput
 from movie_gen.llm.offline_writer import OfflineWriter
 from movie_gen.llm.openai_writer import OpenAIWriter
 from movie_gen.llm.server_context import CONTEXTS
 from movie_gen.llm.server_profile import PROFILES
 from movie_gen.llm.writer import CallContext
-from movie_gen.settings import Settings
-from movie_gen.story_bible import SetPlan, validate_bible
+from movie_gen.story.story_bible import SetPlan, validate_bible
 
 from .servers import free_port, stop_process, wait_until
 

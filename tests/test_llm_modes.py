@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from movie_gen.config.settings import Settings
 from movie_gen.errors import (
     ContextOverflow,
     InvalidModelOutput,
@@ -19,9 +20,8 @@ from movie_gen.llm.offline_writer import OfflineWriter
 from movie_gen.llm.openai_writer import OpenAIWriter
 from movie_gen.llm.server_profile import PROFILES
 from movie_gen.llm.writer import CallContext
-from movie_gen.segments import validate_segments
-from movie_gen.settings import Settings
-from movie_gen.story_bible import SetPlan, validate_bible
+from movie_gen.story.segments import validate_segments
+from movie_gen.story.story_bible import SetPlan, validate_bible
 
 from .conftest import openai_env
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from movie_gen.config.settings import Settings, SettingsError
 from movie_gen.errors import InvalidModelOutput
 from movie_gen.llm import prompts
 from movie_gen.llm.feedback import validation_feedback
@@ -11,10 +12,9 @@ from movie_gen.llm.offline_writer import OfflineWriter
 from movie_gen.llm.output_modes import parse_json_reply
 from movie_gen.llm.quota import hinted_wait_s
 from movie_gen.llm.writer import CallContext, add_usage
-from movie_gen.segments import validate_segments
-from movie_gen.settings import Settings, SettingsError
-from movie_gen.story_bible import SetPlan, validate_bible
-from movie_gen.text_rules import repeated_phrase
+from movie_gen.story.segments import validate_segments
+from movie_gen.story.story_bible import SetPlan, validate_bible
+from movie_gen.story.text_rules import repeated_phrase
 
 
 @pytest.mark.parametrize("text", [

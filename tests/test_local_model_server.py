@@ -15,11 +15,11 @@ import sys
 import pytest
 import requests
 
+from movie_gen.config.settings import Settings
 from movie_gen.errors import InvalidModelOutput
 from movie_gen.llm.openai_writer import OpenAIWriter
 from movie_gen.llm.server_profile import PROFILES
 from movie_gen.llm.writer import CallContext
-from movie_gen.settings import Settings
 
 from .servers import free_port, stop_process, wait_until
 

@@ -8,6 +8,7 @@ import openai
 import pytest
 import requests
 
+from movie_gen.config.settings import Settings
 from movie_gen.errors import ContextOverflow, InvalidModelOutput
 from movie_gen.llm.client_errors import classify
 from movie_gen.llm.context_overflow import Overflow, fitting_cap, parse_overflow
@@ -17,8 +18,7 @@ from movie_gen.llm.refusals import refused_feature
 from movie_gen.llm.server_context import CONTEXTS, context_from_models, context_from_ollama_show
 from movie_gen.llm.server_profile import PROFILES, initial_profile
 from movie_gen.llm.writer import CallContext
-from movie_gen.settings import Settings
-from movie_gen.story_bible import SetPlan, validate_bible
+from movie_gen.story.story_bible import SetPlan, validate_bible
 
 from .conftest import openai_env
 

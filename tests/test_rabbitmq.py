@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from movie_gen.broker import broker_config
-from movie_gen.pipeline import SET_TASK
-from movie_gen.settings import Settings, SettingsError
+from movie_gen.config.settings import Settings, SettingsError
+from movie_gen.execution.broker import broker_config
+from movie_gen.execution.canvas import SET_TASK
 
 from .conftest import Stack
 from .servers import FlowerServer, wait_until

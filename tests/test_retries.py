@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from movie_gen.job_store import parse_timestamp
+from movie_gen.store.job_store import parse_timestamp
 
 
 def _starts(history: list[dict]) -> list[float]:
@@ -193,7 +193,7 @@ def test_a_job_whose_tasks_were_lost_is_flagged_and_can_be_retried(make_stack):
     # the queue): once idle for STALL_TIMEOUT_S its job URL says so, and a retry runs the rest.
     import time
 
-    from movie_gen.jobs import submit_job
+    from movie_gen.jobs.submit import submit_job
 
     stack = make_stack(STALL_TIMEOUT_S="1")
 

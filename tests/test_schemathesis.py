@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from movie_gen import create_app
-from movie_gen.settings import Settings
+from movie_gen.config.settings import Settings
 
 # The documentation is the contract: answers must match a documented status, type and schema.
 CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,

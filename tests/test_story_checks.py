@@ -6,15 +6,15 @@ import copy
 
 import pytest
 
+from movie_gen.config.settings import Settings
 from movie_gen.errors import InvalidModelOutput
 from movie_gen.export.fountain import to_fountain
 from movie_gen.llm.offline_writer import OfflineWriter
 from movie_gen.llm.output_modes import schema_instructions
 from movie_gen.llm.writer import CallContext
-from movie_gen.segments import set_json_schema, validate_segments
-from movie_gen.settings import Settings
-from movie_gen.story_bible import SetPlan, bible_json_schema, validate_bible
-from movie_gen.text_rules import DESCRIPTIONS, known_name, same_name
+from movie_gen.story.segments import set_json_schema, validate_segments
+from movie_gen.story.story_bible import SetPlan, bible_json_schema, validate_bible
+from movie_gen.story.text_rules import DESCRIPTIONS, known_name, same_name
 
 PLAN = SetPlan(1, 1, 3)
 

@@ -10,15 +10,21 @@ import httpx
 import openai
 import pytest
 
+from movie_gen.config.settings import Settings, SettingsError
 from movie_gen.errors import InvalidModelOutput, PermanentLLMError, TransientLLMError
-from movie_gen.files import UnsafePath, check_relative_dir, reserve_stem, resolve_under, write_json_atomic
-from movie_gen.job_store import JobStore
 from movie_gen.llm.client_errors import classify
 from movie_gen.llm.offline_writer import OfflineWriter
 from movie_gen.llm.writer import CallContext
-from movie_gen.segments import validate_segments
-from movie_gen.settings import Settings, SettingsError
-from movie_gen.story_bible import SetPlan, plan_sets, validate_bible
+from movie_gen.storage.files import (
+    UnsafePath,
+    check_relative_dir,
+    reserve_stem,
+    resolve_under,
+    write_json_atomic,
+)
+from movie_gen.store.job_store import JobStore
+from movie_gen.story.segments import validate_segments
+from movie_gen.story.story_bible import SetPlan, plan_sets, validate_bible
 
 
 @pytest.mark.parametrize("total, per_set, sizes", [
@@ -245,7 +251,7 @@ def test_job_list_cursor_neither_repeats_nor_skips_when_jobs_arrive(store):
 
 
 def test_rate_limit_hands_out_slots_in_a_moving_window():
-    from movie_gen.rate_limit import LLMRateLimiter
+    from movie_gen.execution.rate_limit import LLMRateLimiter
 
     limiter = LLMRateLimiter(fakeredis.FakeRedis(), "2/second")
     slots = [limiter.reserve() for _ in range(5)]
@@ -273,9 +279,9 @@ def test_provider_defaults_to_openai_only_with_a_key():
 def test_json_log_lines_carry_job_and_set():
     import logging
 
-    from movie_gen.logging_setup import make_formatter
+    from movie_gen.config.logging_setup import make_formatter
 
-    record = logging.LogRecord("movie_gen.attempts", logging.INFO, __file__, 1, "attempt %s", (2,), None)
+    record = logging.LogRecord("movie_gen.execution.attempts", logging.INFO, __file__, 1, "attempt %s", (2,), None)
     record.job_id, record.set_number, record.attempt, record.delay_s = "j1", 3, 2, 4.0
     line = json.loads(make_formatter("json").format(record))
     assert line["message"] == "attempt 2"
@@ -297,8 +303,8 @@ def test_celery_settings_for_flower_and_safe_redelivery():
 
 
 def test_idempotency_claims_replays_conflicts_and_abandoned_claims(monkeypatch):
-    from movie_gen import idempotency
-    from movie_gen.idempotency import IdempotencyConflict, IdempotencyKeys
+    from movie_gen.jobs import idempotency
+    from movie_gen.jobs.idempotency import IdempotencyConflict, IdempotencyKeys
 
     keys = IdempotencyKeys(fakeredis.FakeRedis(decode_responses=True), ttl_s=60)
     assert keys.claim("o", "generate", "k", {"a": 1}, "job1") == ("job1", True)
@@ -317,8 +323,8 @@ def test_two_concurrent_takeovers_of_an_abandoned_key_create_one_job(redis_serve
 
     import redis as redis_lib
 
-    from movie_gen import idempotency
-    from movie_gen.idempotency import IdempotencyKeys
+    from movie_gen.jobs import idempotency
+    from movie_gen.jobs.idempotency import IdempotencyKeys
 
     client = redis_lib.Redis.from_url(redis_server.url(61), decode_responses=True)
     client.flushdb()

@@ -1,6 +1,6 @@
 """The Celery worker entry point: `celery -A workers worker` (and `celery -A workers flower`)."""
 
-from movie_gen.celery_app import create_celery
+from movie_gen.execution.celery_app import create_celery
 
 app = create_celery()
 celery = app

@@ -7,15 +7,15 @@ from typing import Any
 
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
-from movie_gen import generation
-from movie_gen.assembly import finish_job
+from movie_gen.config.logging_setup import configure_logging
+from movie_gen.config.settings import get_settings
 from movie_gen.errors import RETRYABLE, STORE_ERRORS
-from movie_gen.job_store import OUTLINING, SET_SUCCESS
-from movie_gen.logging_setup import configure_logging
-from movie_gen.pipeline import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK, send_sets
-from movie_gen.recovery import start_recovery_thread
+from movie_gen.execution import generation
+from movie_gen.execution.canvas import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK, send_sets
+from movie_gen.execution.recovery import start_recovery_thread
+from movie_gen.jobs.assembly import finish_job
 from movie_gen.services import get_services, use_worker_services
-from movie_gen.settings import get_settings
+from movie_gen.store.job_store import OUTLINING, SET_SUCCESS
 
 from . import app
 from .unit_task import UnitTask
@@ -82,7 +82,7 @@ def generate_set(self, job_id: str, set_number: int, slot_at: int | None = None,
 
 @worker_ready.connect
 def _start_recovery(**_: Any) -> None:
-    """Every worker checks for units whose worker died, and sends them again (movie_gen.recovery)."""
+    """Every worker checks for units whose worker died, and sends them again (movie_gen.execution.recovery)."""
     start_recovery_thread(app, get_services())
 
 

@@ -9,14 +9,14 @@ from typing import Any, Callable
 from celery import Task
 from celery.exceptions import Ignore, Retry
 
-from movie_gen.cancellation import finish_if_cancelled
-from movie_gen.dead_letters import refuse_if_dead_lettered
 from movie_gen.errors import LeaseLost, TransientLLMError
-from movie_gen.leases import UnitLease
+from movie_gen.execution.dead_letters import refuse_if_dead_lettered
+from movie_gen.execution.leases import UnitLease
+from movie_gen.execution.unit_attempt import NothingToClaim, Unit, finished_outcome, run_attempt
+from movie_gen.jobs.cancellation import finish_if_cancelled
 from movie_gen.services import Services
-from movie_gen.unit_attempt import NothingToClaim, Unit, finished_outcome, run_attempt
 
-# What a lost unit's message is sent again with (see movie_gen.recovery): its place in the chord.
+# What a lost unit's message is sent again with (see movie_gen.execution.recovery): its place in the chord.
 DELIVERY_OPTIONS = ("task_id", "root_id", "parent_id", "group_id", "group_index", "chord",
                     "link_error", "retries")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from movie_gen.config.settings import SettingsError
+
 from ..services import Services
-from ..settings import SettingsError
 from .auth import install_auth
 from .docs_assets import install_docs_assets
 from .errors import MovieGenApi, register_error_handlers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from ..job_store import STATES
+from movie_gen.store.job_store import STATES
 
 
 class ApiErrorSchema(Schema):

@@ -18,7 +18,8 @@ from typing import Iterator
 
 import redis
 
-from ..job_store import JobStore
+from movie_gen.store.job_store import JobStore
+
 from .job_feed import JobFeed
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ..assembly import set_entry
-from ..job_records import (
+from movie_gen.jobs.assembly import set_entry
+from movie_gen.store.job_store import JobStore
+from movie_gen.store.records import (
     FINAL_STATES,
     SET_CANCELLED,
     SET_FAILED,
@@ -24,7 +25,6 @@ from ..job_records import (
     parse_timestamp,
     read_status_line,
 )
-from ..job_store import JobStore
 
 MAX_EVENTS = 500  # kept per job; a stream further behind gets a fresh snapshot instead
 

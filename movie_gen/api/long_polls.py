@@ -8,8 +8,9 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ..job_store import FINAL_STATES
-from ..jobs import SETS_PAGE
+from movie_gen.jobs.submit import SETS_PAGE
+from movie_gen.store.job_store import FINAL_STATES
+
 from ..services import Services
 from .event_hub import EventHub
 

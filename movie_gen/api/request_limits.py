@@ -7,7 +7,8 @@ from typing import Any
 from flask import Flask
 from flask_limiter import Limiter
 
-from ..settings import Settings
+from movie_gen.config.settings import Settings
+
 from .auth import client_key
 
 LIMITED_ENDPOINTS = ("generate.GenerateMovie", "retry.RetryFailedSets", "jobs.CancelJob")

@@ -8,9 +8,10 @@ from typing import Any
 from flask import current_app, request, url_for
 from flask_smorest import abort
 
+from movie_gen.jobs.submit import SETS_PAGE, job_view
+from movie_gen.store.job_store import FINAL_STATES
+
 from ..export.formats import FORMATS
-from ..job_store import FINAL_STATES
-from ..jobs import SETS_PAGE, job_view
 from ..services import Services
 from .auth import client_key
 from .long_polls import long_poll_slot, wait_for_final

@@ -22,12 +22,13 @@ import redis
 from kombu import Connection
 from kombu.utils.url import maybe_sanitize_url
 
-from ..settings import Settings
+from movie_gen.config.settings import Settings
+
 from .api_client import ApiClient, CLIError
 from .supervision import RestartBudget
 
 _PR_SET_PDEATHSIG = 1
-FLOWER_CONF = Path(__file__).resolve().parent.parent / "flower_conf.py"
+FLOWER_CONF = Path(__file__).resolve().parent.parent / "config" / "flower_conf.py"
 
 
 def _die_with_parent() -> None:
@@ -181,7 +182,7 @@ class LocalStack:
         self._spawn("worker", [python, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO",
                                "--concurrency", str(self.settings.worker_concurrency),
                                "--hostname", f"local-{os.getpid()}@%h"], env)
-        self._spawn("web", [python, "-m", "gunicorn", "-c", "python:movie_gen.gunicorn_conf",
+        self._spawn("web", [python, "-m", "gunicorn", "-c", "python:movie_gen.config.gunicorn_conf",
                             "--bind", f"127.0.0.1:{self.web_port}", "movie_gen:create_app()"], env)
         if self.flower_port:
             flower = [python, "-m", "celery", "-A", "workers", "flower", f"--port={self.flower_port}",

@@ -11,7 +11,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..job_store import FINAL_STATES
+from movie_gen.store.job_store import FINAL_STATES
+
 from .api_client import ApiClient
 
 STYLE = {"success": "green", "completed": "green", "failed": "red", "partial": "yellow",

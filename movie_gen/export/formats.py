@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..files import file_stem
+from movie_gen.storage.files import file_stem
+
 from .fountain import to_fountain
 from .screenplay import to_html, to_pdf
 from .shot_list import to_csv

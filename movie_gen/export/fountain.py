@@ -6,7 +6,8 @@ import itertools
 import re
 from typing import Any, Iterator
 
-from ..job_store import FINAL_STATES
+from movie_gen.store.job_store import FINAL_STATES
+
 from .roster import character_names, location_descriptions
 from .scene_headings import scene_heading
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..settings import Settings
+from movie_gen.config.settings import Settings
+
 from .writer import LLMReply, ScriptWriter
 
 

@@ -15,10 +15,11 @@ import signal
 import time
 from typing import Any
 
+from movie_gen.config.settings import Settings
+from movie_gen.story.segments import TIMES_OF_DAY
+from movie_gen.story.story_bible import SetPlan, synopsis_of
+
 from ..errors import TransientLLMError
-from ..segments import TIMES_OF_DAY
-from ..settings import Settings
-from ..story_bible import SetPlan, synopsis_of
 from .writer import CallContext, LLMReply
 
 FIRST_NAMES = ["Mara", "Elias", "Noor", "Tobin", "Ines", "Kaito", "Bea", "Ravi", "Sol", "Vera"]

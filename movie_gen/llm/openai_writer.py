@@ -7,10 +7,11 @@ from typing import Any, Callable
 
 import openai
 
+from movie_gen.config.settings import Settings
+from movie_gen.story.segments import set_json_schema
+from movie_gen.story.story_bible import SetPlan
+
 from ..errors import ContextOverflow, InvalidModelOutput, MovieGenError, PermanentLLMError
-from ..segments import set_json_schema
-from ..settings import Settings
-from ..story_bible import SetPlan
 from . import prompts, request_params
 from .client_errors import classify, overflow_error
 from .context_overflow import Overflow, Shrink, next_shrink, overflow_of

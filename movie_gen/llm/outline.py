@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import MovieGenError
-from ..story_bible import (
+from movie_gen.story.story_bible import (
     bible_json_schema,
     synopses_json_schema,
     synopses_per_reply,
     validate_bible,
     validate_synopses,
 )
+
+from ..errors import MovieGenError
 from . import prompts
 from .writer import LLMReply, add_usage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..story_bible import SetPlan, sets_in, synopsis_of
+from movie_gen.story.story_bible import SetPlan, sets_in, synopsis_of
 
 SYSTEM = (
     "You are a screenwriter for AI film and video production. You write in JSON that matches the "

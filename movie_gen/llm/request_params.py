@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from movie_gen.config.settings import Settings
+
 from ..errors import ContextOverflow
-from ..settings import Settings
 
 CHARS_PER_TOKEN = 3  # a cautious estimate (English runs near 4): better a smaller reply than a 400
 MESSAGE_OVERHEAD_TOKENS = 64

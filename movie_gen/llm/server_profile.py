@@ -13,7 +13,8 @@ import re
 import threading
 from dataclasses import dataclass
 
-from ..settings import Settings
+from movie_gen.config.settings import Settings
+
 from .output_modes import MODES, next_mode
 
 log = logging.getLogger(__name__)

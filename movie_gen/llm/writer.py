@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from ..story_bible import SetPlan
+from movie_gen.story.story_bible import SetPlan
 
 
 @dataclass

@@ -6,9 +6,10 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
 
-from ...files import UnsafePath, check_relative_dir, resolve_under
-from ...job_store import new_job_id
-from ...jobs import submit_job
+from movie_gen.jobs.submit import submit_job
+from movie_gen.storage.files import UnsafePath, check_relative_dir, resolve_under
+from movie_gen.store.job_store import new_job_id
+
 from ..auth import current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema

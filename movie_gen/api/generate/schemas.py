@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from ...files import UnsafePath, check_relative_dir
+from movie_gen.storage.files import UnsafePath, check_relative_dir
 
 
 class GenerateRequestSchema(Schema):

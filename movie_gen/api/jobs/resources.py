@@ -6,11 +6,12 @@ from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
-from ...cancellation import CancelConflict, cancel_job
+from movie_gen.jobs.cancellation import CancelConflict, cancel_job
+from movie_gen.jobs.submit import find_job, sets_page
+from movie_gen.store.records import read_status_line
+from movie_gen.story.script import assemble_script
+
 from ...export.formats import EXPORTS, file_name
-from ...job_records import read_status_line
-from ...jobs import find_job, sets_page
-from ...script import assemble_script
 from ..auth import client_key, current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema, SetsPageSchema

@@ -2,8 +2,9 @@
 
 from marshmallow import Schema, fields, validate
 
+from movie_gen.store.job_store import STATES
+
 from ...export.formats import FORMATS
-from ...job_store import STATES
 from ..common_schemas import ProgressSchema
 
 

@@ -6,8 +6,9 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
 
-from ...jobs import find_job
-from ...retries import RetryConflict, schedule_retry, start_retry
+from movie_gen.jobs.retries import RetryConflict, schedule_retry, start_retry
+from movie_gen.jobs.submit import find_job
+
 from ..auth import current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema

@@ -7,8 +7,8 @@ from typing import Any
 
 from celery import Celery
 
-from .broker import broker_config
-from .settings import Settings
+from movie_gen.config.settings import Settings
+from movie_gen.execution.broker import broker_config
 
 
 class MovieGenCelery(Celery):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .files import UnsafePath, resolve_under, set_file_name, write_json_atomic
+from movie_gen.storage.files import UnsafePath, resolve_under, set_file_name, write_json_atomic
 
 JOBS_DIR = ".jobs"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import MovieGenError
+from movie_gen.errors import MovieGenError
 
 
 def error_class(exc: BaseException) -> str:

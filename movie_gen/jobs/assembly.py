@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .errors import StorageError
-from .files import write_json_atomic
-from .generation import output_dir
-from .job_store import (
+from movie_gen.errors import StorageError
+from movie_gen.execution.generation import output_dir
+from movie_gen.jobs.retries import retry_results
+from movie_gen.services import Services
+from movie_gen.storage.files import write_json_atomic
+from movie_gen.storage.metadata import metadata_snapshot, token_usage
+from movie_gen.store.job_store import (
     CANCELLED,
     COMPLETED,
     FAILED,
@@ -22,10 +25,7 @@ from .job_store import (
     SET_SUCCESS,
     now_iso,
 )
-from .metadata import metadata_snapshot, token_usage
-from .retries import retry_results
-from .services import Services
-from .story_bible import set_sizes
+from movie_gen.story.story_bible import set_sizes
 
 log = logging.getLogger(__name__)
 RETRY_ENDPOINT = "/retry-failed-story-sets"

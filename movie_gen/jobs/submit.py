@@ -8,14 +8,14 @@ from typing import Any
 
 from celery import Celery
 
-from . import durable_record
-from .assembly import build_result, set_entry, set_statuses
-from .job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id
-from .pipeline import enqueue_job, new_task_id
-from .retries import stalled_seconds
-from .services import Services
-from .settings import Settings
-from .story_bible import plan_sets
+from movie_gen.config.settings import Settings
+from movie_gen.execution.canvas import enqueue_job, new_task_id
+from movie_gen.jobs.assembly import build_result, set_entry, set_statuses
+from movie_gen.jobs.retries import stalled_seconds
+from movie_gen.services import Services
+from movie_gen.storage import durable_record
+from movie_gen.store.job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id
+from movie_gen.story.story_bible import plan_sets
 
 log = logging.getLogger(__name__)
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -25,7 +25,7 @@ import uuid
 import redis
 from redis.exceptions import LockError
 
-from .job_records import BIBLE_UNIT
+from movie_gen.store.records import BIBLE_UNIT
 
 log = logging.getLogger(__name__)
 WATCH = "movie_gen:watch"

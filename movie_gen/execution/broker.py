@@ -15,7 +15,7 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
-from .settings import Settings
+from movie_gen.config.settings import Settings
 
 QUEUE = "movie_gen"
 DEAD_LETTER_QUEUE = "movie_gen.dead"
@@ -31,7 +31,7 @@ def broker_config(settings: Settings) -> dict[str, Any]:
         # limit plus the longest wait.
         # kombu's Redis transport with a channel that can restore its messages after its
         # connection closed (a Redis restart would otherwise end the worker: redis_broker.py).
-        transport = "movie_gen.redis_broker:Transport" if common["broker_url"].startswith("redis://") \
+        transport = "movie_gen.execution.redis_broker:Transport" if common["broker_url"].startswith("redis://") \
             else None
         return {**common, "broker_transport": transport,
                 "task_queues": None, "task_default_queue_type": "classic",

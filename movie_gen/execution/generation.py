@@ -6,16 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import durable_record
-from .errors import LeaseLost, MovieGenError, PermanentLLMError, StorageError
-from .files import UnsafePath, reserve_stem, resolve_under, set_file_name, write_json_atomic
-from .leases import UnitLease
-from .llm.feedback import validation_feedback
-from .llm.writer import CallContext
-from .metadata import metadata_snapshot
-from .segments import validate_segments
-from .services import Services
-from .story_bible import SetPlan, validate_bible
+from movie_gen.errors import LeaseLost, MovieGenError, PermanentLLMError, StorageError
+from movie_gen.execution.leases import UnitLease
+from movie_gen.llm.feedback import validation_feedback
+from movie_gen.llm.writer import CallContext
+from movie_gen.services import Services
+from movie_gen.storage import durable_record
+from movie_gen.storage.files import UnsafePath, reserve_stem, resolve_under, set_file_name, write_json_atomic
+from movie_gen.storage.metadata import metadata_snapshot
+from movie_gen.story.segments import validate_segments
+from movie_gen.story.story_bible import SetPlan, validate_bible
 
 
 def load_job(svc: Services, job_id: str) -> dict[str, Any]:

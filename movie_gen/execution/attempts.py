@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .errors import LeaseLost, MovieGenError
-from .job_store import SET_FAILED, SET_RETRYING, SET_RUNNING, JobStore, now_iso
+from movie_gen.errors import LeaseLost, MovieGenError
+from movie_gen.store.job_store import SET_FAILED, SET_RETRYING, SET_RUNNING, JobStore, now_iso
 
 log = logging.getLogger(__name__)
 

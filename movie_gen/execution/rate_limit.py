@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import limits
 import redis
 
-from .settings import SettingsError
+from movie_gen.config.settings import SettingsError
 
 _KEY = "movie_gen:llm-slots"
 _RESERVE = """

@@ -35,6 +35,6 @@ class Channel(kombu_redis.Channel):
 
 
 class Transport(kombu_redis.Transport):
-    """`broker_transport = "movie_gen.redis_broker:Transport"` for `redis://` broker URLs."""
+    """`broker_transport = "movie_gen.execution.redis_broker:Transport"` for `redis://` broker URLs."""
 
     Channel = Channel

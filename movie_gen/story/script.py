@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .job_records import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS
-from .services import Services
+from movie_gen.services import Services
+from movie_gen.store.records import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS
 
 
 def _segments_from_file(svc: Services, file_path: str) -> list[dict[str, Any]] | None:

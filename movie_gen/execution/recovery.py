@@ -23,11 +23,11 @@ import time
 from celery import Celery
 from celery import states as celery_states
 
-from .job_records import BIBLE_UNIT, FINAL_STATES, SET_FAILED, SET_RUNNING
-from .leases import WATCH, holder_is_dead, lease_key, watch
-from .pipeline import BIBLE_TASK, SET_TASK
-from .retries import run_due_retries
-from .services import Services
+from movie_gen.execution.canvas import BIBLE_TASK, SET_TASK
+from movie_gen.execution.leases import WATCH, holder_is_dead, lease_key, watch
+from movie_gen.jobs.retries import run_due_retries
+from movie_gen.services import Services
+from movie_gen.store.records import BIBLE_UNIT, FINAL_STATES, SET_FAILED, SET_RUNNING
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,10 @@ from typing import Any
 
 from celery import Celery
 
-from .job_store import (
+from movie_gen.config.settings import Settings
+from movie_gen.execution.canvas import enqueue_job, new_task_id
+from movie_gen.services import Services
+from movie_gen.store.job_store import (
     FAILED,
     FINAL_STATES,
     GENERATING,
@@ -22,9 +25,6 @@ from .job_store import (
     now_iso,
     parse_timestamp,
 )
-from .pipeline import enqueue_job, new_task_id
-from .services import Services
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from celery import Task
 
-from .attempts import WORKER_LOST
-from .job_records import FINAL_STATES, SET_FAILED, SET_PENDING, SET_RETRYING, SET_RUNNING, now_iso
-from .leases import holder_is_dead, lease_key
-from .services import Services
-from .unit_attempt import UnitFailed
+from movie_gen.execution.attempts import WORKER_LOST
+from movie_gen.execution.leases import holder_is_dead, lease_key
+from movie_gen.execution.unit_attempt import UnitFailed
+from movie_gen.services import Services
+from movie_gen.store.records import FINAL_STATES, SET_FAILED, SET_PENDING, SET_RETRYING, SET_RUNNING, now_iso
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from .errors import InvalidModelOutput
+from movie_gen.errors import InvalidModelOutput
 
 # (min, max) characters of each text field; the schema carries them so constrained servers obey.
 LENGTHS: dict[str, tuple[int, int]] = {

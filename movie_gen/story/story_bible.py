@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidModelOutput
-from .text_rules import DESCRIPTIONS, check_text, name_key, text_schema
+from movie_gen.errors import InvalidModelOutput
+from movie_gen.story.text_rules import DESCRIPTIONS, check_text, name_key, text_schema
 
 
 @dataclass(frozen=True)

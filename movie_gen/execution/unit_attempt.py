@@ -16,8 +16,7 @@ from typing import Any, Callable
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
-from . import attempts
-from .errors import (
+from movie_gen.errors import (
     RETRYABLE,
     LeaseLost,
     MovieGenError,
@@ -26,10 +25,18 @@ from .errors import (
     StoreUnavailable,
     TransientLLMError,
 )
-from .job_store import SET_CANCELLED, SET_FAILED, SET_PENDING, SET_RETRYING, SET_RUNNING, SET_SUCCESS
-from .leases import UnitLease
-from .retry_policy import error_class
-from .services import Services
+from movie_gen.execution import attempts
+from movie_gen.execution.leases import UnitLease
+from movie_gen.execution.retry_policy import error_class
+from movie_gen.services import Services
+from movie_gen.store.job_store import (
+    SET_CANCELLED,
+    SET_FAILED,
+    SET_PENDING,
+    SET_RETRYING,
+    SET_RUNNING,
+    SET_SUCCESS,
+)
 
 log = logging.getLogger(__name__)
 

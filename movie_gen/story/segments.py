@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InvalidModelOutput
-from .story_bible import SetPlan
-from .text_rules import check_text, known_name, normalized, text_schema
+from movie_gen.errors import InvalidModelOutput
+from movie_gen.story.story_bible import SetPlan
+from movie_gen.story.text_rules import check_text, known_name, normalized, text_schema
 
 TIMES_OF_DAY = ["dawn", "morning", "day", "afternoon", "dusk", "evening", "night"]
 TEXT_FIELDS = ("location", "action", "visual_prompt", "camera", "narration", "mood")

@@ -23,8 +23,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from . import store_scripts
-from .job_records import (  # noqa: F401  (the states are part of the store's vocabulary)
+from movie_gen.store import store_scripts
+from movie_gen.store.records import (  # noqa: F401  (the states are part of the store's vocabulary)
     BIBLE_UNIT,
     CANCELLED,
     CANCELLING,
