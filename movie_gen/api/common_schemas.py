@@ -1,9 +1,10 @@
-"""Schemas shared by several resources: the error body, and the one job view every answer sends."""
+"""Schemas shared by several resources: the error body, and the job as every answer sends it (a `JobView`)."""
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from movie_gen.jobs.result_schema import Derived, ResultSchema, SetEntrySchema
 from movie_gen.store.job_store import STATES
 
 
@@ -16,118 +17,6 @@ class ApiErrorSchema(Schema):
     errors = fields.Dict(keys=fields.String(), metadata={
         "example": {"total_segments": ["Must be greater than or equal to 1 and less than or equal to 1000."]}})
     request_id = fields.String()
-
-
-class AttemptSchema(Schema):
-    """One attempt of a set or of the story bible."""
-
-    run = fields.Integer(metadata={"description": "1 for the job's first run, +1 per retry"})
-    attempt = fields.Integer()
-    started_at = fields.String()
-    finished_at = fields.String()
-    outcome = fields.String(metadata={"example": "error"})
-    error_class = fields.String(allow_none=True)
-    error = fields.String(allow_none=True)
-    delay_s = fields.Float(allow_none=True, metadata={"description": "The wait chosen before the next attempt"})
-    delivery = fields.Integer(metadata={"description": "Which delivery of this attempt (a worker lost "
-                                        "during an attempt leaves a `worker_lost` entry)"})
-    token_usage = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True, metadata={
-        "description": "Tokens and calls of this attempt; null when unknown (a call that timed out)"})
-
-
-class SetEntrySchema(Schema):
-    set_number = fields.Integer()
-    status = fields.String(metadata={"example": "success"})
-    segments_count = fields.Integer()
-    segments_requested = fields.Integer()
-    first_segment = fields.Integer()
-    last_segment = fields.Integer()
-    attempts = fields.Integer()
-    attempt_history = fields.List(fields.Nested(AttemptSchema))
-    token_usage = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
-        "description": "Tokens and calls of the set's successful attempt"})
-    file_path = fields.String(metadata={"example": "generated_movie_script/Your_Story_Title_set_01.json"})
-    error = fields.String()
-
-
-class GenerationSummarySchema(Schema):
-    total_segments_requested = fields.Integer()
-    total_segments_generated = fields.Integer()
-    total_sets_requested = fields.Integer()
-    successful_sets = fields.Integer()
-    failed_sets = fields.Integer()
-    failed_set_numbers = fields.List(fields.Integer())
-    cancelled_set_numbers = fields.List(fields.Integer())
-
-
-class RetryResultSchema(Schema):
-    set_number = fields.Integer()
-    status = fields.String()
-    segments_generated = fields.Integer()
-
-
-class RetryInfoSchema(Schema):
-    can_retry = fields.Boolean()
-    failed_sets = fields.List(fields.Integer())
-    retry_endpoint = fields.String(metadata={"example": "/retry-failed-story-sets"})
-    retry_performed = fields.Boolean()
-    retry_timestamp = fields.String()
-    retried_sets = fields.List(fields.Integer())
-    retry_count = fields.Integer()
-    retry_results = fields.List(fields.Nested(RetryResultSchema))
-    not_before = fields.String(metadata={
-        "description": "The model's quota ran out: no retry can succeed before this time (UTC)"})
-    scheduled_at = fields.String(metadata={
-        "description": "A retry is scheduled for this time (`\"when\": \"not_before\"`)"})
-
-
-class TokenUsageSchema(Schema):
-    model_calls = fields.Integer()
-    prompt_tokens = fields.Integer()
-    completion_tokens = fields.Integer()
-    total_tokens = fields.Integer()
-
-
-class RetryStatisticsSchema(Schema):
-    attempts_per_set = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
-        "description": "Set number → attempts"})
-    total_retries = fields.Integer()
-
-
-class BibleStatusSchema(Schema):
-    status = fields.String()
-    attempts = fields.Integer()
-    attempt_history = fields.List(fields.Nested(AttemptSchema))
-
-
-class ResultSchema(Schema):
-    """The `result` object of a job (fields may be added, none renamed)."""
-
-    success = fields.Boolean(metadata={"description": "True only once every set has succeeded"})
-    job_id = fields.String()
-    status_url = fields.String(metadata={"description": "The job URL (follow it while the job runs)"})
-    story_title = fields.String(allow_none=True)
-    logline = fields.String()
-    provider = fields.String(allow_none=True, metadata={
-        "description": "`openai`, or `offline` for the built-in demo writer"})
-    output_mode = fields.String(allow_none=True, metadata={
-        "description": "How the model server was asked for JSON (json_schema, json_object or prompt), "
-                       "then in brackets the context size per request and where it was read, e.g. "
-                       "\"json_object (context 8192 tokens per request, from GET /v1/models meta.n_ctx)\" "
-                       "(null for the offline writer)"})
-    generation_summary = fields.Nested(GenerationSummarySchema)
-    retry_info = fields.Nested(RetryInfoSchema)
-    sets = fields.List(fields.Nested(SetEntrySchema))
-    story_bible = fields.Nested(BibleStatusSchema)
-    token_usage = fields.Nested(TokenUsageSchema)
-    retry_statistics = fields.Nested(RetryStatisticsSchema)
-    metadata_file = fields.String()
-    error = fields.String()
-    warnings = fields.List(fields.String(), metadata={
-        "description": "What the user should know that did not stop the job, e.g. a metadata file "
-                       "that could not be written"})
-    sets_next = fields.String(allow_none=True, metadata={
-        "description": "The URL of the next page of sets, when the job has more sets than shown"})
 
 
 class SetsPageSchema(Schema):
@@ -183,4 +72,4 @@ class JobSchema(Schema):
                        "STALL_TIMEOUT_S: its tasks were lost; retry it"})
     created_at = fields.String(allow_none=True)
     updated_at = fields.String(allow_none=True)
-    result = fields.Nested(ResultSchema)
+    result = Derived(ResultSchema)

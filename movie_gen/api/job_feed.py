@@ -14,18 +14,17 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from movie_gen.jobs.assembly import set_entry
+from movie_gen.jobs.job_view import UnitView, progress_of
+from movie_gen.jobs.result_schema import SetEntrySchema
 from movie_gen.store.job_store import JobStore
 from movie_gen.store.records import (
     FINAL_STATES,
-    SET_CANCELLED,
-    SET_FAILED,
-    SET_SUCCESS,
     now_iso,
     parse_timestamp,
     read_status_line,
 )
 
+_SET_ENTRY = SetEntrySchema()
 MAX_EVENTS = 500  # kept per job; a stream further behind gets a fresh snapshot instead
 
 
@@ -44,7 +43,7 @@ class Event:
 
 def set_event_data(record: dict[str, Any]) -> dict[str, Any]:
     """A set as its event carries it: the job URL's set entry, the last error, the next attempt."""
-    data = set_entry(record, history=True)
+    data = _SET_ENTRY.dump(UnitView(record, history=True))
     if record.get("last_error"):
         data["last_error"] = record["last_error"]
     last = (record.get("attempts") or [{}])[-1]
@@ -142,14 +141,6 @@ class JobFeed:
                 self.loaded = True
                 self._add("end", {"job_id": self.job_id, "state": None})
             self.changed.notify_all()
-
-
-def progress_of(statuses: list[str]) -> dict[str, int]:
-    """Counts of sets by outcome, as the job URL's `progress` gives them."""
-    done = {s: statuses.count(s) for s in (SET_SUCCESS, SET_FAILED, SET_CANCELLED)}
-    return {"sets_total": len(statuses), "sets_succeeded": done[SET_SUCCESS],
-            "sets_failed": done[SET_FAILED], "sets_cancelled": done[SET_CANCELLED],
-            "sets_pending": len(statuses) - sum(done.values())}
 
 
 def _summary(job: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from typing import Any
 from flask import current_app, request, url_for
 from flask_smorest import abort
 
-from movie_gen.jobs.submit import SETS_PAGE, job_view
+from movie_gen.jobs.job_view import JobView
+from movie_gen.jobs.submit import SETS_PAGE
 from movie_gen.store.job_store import FINAL_STATES
 
 from ..export.formats import FORMATS
@@ -27,12 +28,9 @@ def job_links(job_id: str) -> dict[str, Any]:
             "exports": {fmt: url_for("jobs.Script", job_id=job_id, format=fmt) for fmt in FORMATS}}
 
 
-def job_answer(services: Services, job: dict[str, Any], history: bool = False) -> dict[str, Any]:
-    """The job view with its URL (also inside `result`) and its links (what the JobSchema serializes)."""
-    view = job_view(job, services.settings, history)
-    view["links"] = job_links(job["job_id"])
-    view["status_url"] = view["result"]["status_url"] = view["links"]["self"]
-    return view
+def job_answer(services: Services, job: dict[str, Any], history: bool = False) -> JobView:
+    """The job with its links, as the JobSchema serializes it; `history` adds every attempt."""
+    return JobView(job, history, job_links(job["job_id"]), services.settings)
 
 
 def preferred_wait(body_wait: float | None, default_s: float) -> tuple[float, str | None]:

@@ -10,6 +10,7 @@ from celery import Celery
 
 from movie_gen.config.settings import Settings
 from movie_gen.execution.canvas import enqueue_job, new_task_id
+from movie_gen.jobs.job_view import stalled_seconds
 from movie_gen.services import Services
 from movie_gen.store.job_store import (
     FAILED,
@@ -135,14 +136,6 @@ def _is_live(record: dict[str, Any], settings: Settings) -> bool:
     return False
 
 
-def stalled_seconds(job: dict[str, Any], settings: Settings) -> float | None:
-    """How long a running job has made no progress, once that is longer than any redelivery takes."""
-    if job["state"] in FINAL_STATES or not job.get("updated_at"):
-        return None
-    idle = time.time() - parse_timestamp(job["updated_at"])
-    return idle if idle >= settings.stall_after_s else None
-
-
 def _check_retryable(job: dict[str, Any], settings: Settings) -> list[int]:
     """The set numbers to run again, or RetryConflict saying why there are none now."""
     stalled = stalled_seconds(job, settings) is not None
@@ -157,12 +150,3 @@ def _check_retryable(job: dict[str, Any], settings: Settings) -> list[int]:
     if not failed:
         raise RetryConflict("nothing to retry: every set of this job succeeded")
     return failed
-
-
-def retry_results(job: dict[str, Any], statuses: dict[int, str],
-                  plans: dict[int, int]) -> list[dict[str, Any]]:
-    """What happened to each set of the last retry."""
-    retried = (job.get("retry") or {}).get("retried_sets", [])
-    return [{"set_number": n, "status": statuses[n],
-             "segments_generated": plans.get(n, 0) if statuses[n] == SET_SUCCESS else 0}
-            for n in retried if n in statuses]

@@ -1,4 +1,4 @@
-"""Jobs as the API sees them: submit, look up (with the durable fallback), and the job view."""
+"""Jobs as the API sees them: submit one, and look one up (restored from its files if Redis lost it)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ from typing import Any
 
 from celery import Celery
 
-from movie_gen.config.settings import Settings
 from movie_gen.execution.canvas import enqueue_job, new_task_id
-from movie_gen.jobs.assembly import build_result, set_entry, set_statuses
-from movie_gen.jobs.retries import stalled_seconds
 from movie_gen.services import Services
 from movie_gen.storage import durable_record
-from movie_gen.store.job_store import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS, new_job_id
+from movie_gen.store.job_store import FINAL_STATES, SET_FAILED, SET_SUCCESS, new_job_id
 from movie_gen.story.story_bible import plan_sets
 
 log = logging.getLogger(__name__)
@@ -95,43 +92,3 @@ def _settle_unfinished(svc: Services, snapshot: dict[str, Any]) -> None:
                           segments_count=found["segments_count"])
         elif record.get("status") != SET_FAILED:
             record.update(status=SET_FAILED, error_message="lost before it finished")
-
-
-def job_view(job: dict[str, Any], settings: Settings | None = None,
-             history: bool = False) -> dict[str, Any]:
-    """The body of GET /jobs/<id>; `stalled` says when a running job has lost its tasks.
-
-    Its size does not grow with the story: one page of sets (`result.sets_next` links the
-    rest), and their attempt history only with `history`.
-    """
-    statuses = set_statuses(job)
-    ok = sum(1 for s in statuses.values() if s == SET_SUCCESS)
-    failed = sum(1 for s in statuses.values() if s == SET_FAILED)
-    cancelled = sum(1 for s in statuses.values() if s == SET_CANCELLED)
-    result = build_result(job, history)
-    last = job["sets"][-1]["set_number"] if job["sets"] else 0
-    result["sets_next"] = (f"/jobs/{job['job_id']}/sets?cursor={last + 1}"
-                           if last < len(statuses) else None)
-    return {"job_id": job["job_id"], "state": job["state"],
-            "progress": {"sets_total": len(statuses), "sets_succeeded": ok, "sets_failed": failed,
-                         "sets_pending": len(statuses) - ok - failed - cancelled,
-                         "sets_cancelled": cancelled},
-            "created_at": job.get("created_at"), "updated_at": job.get("updated_at"),
-            **_stalled(job, settings), "result": result}
-
-
-def sets_page(job: dict[str, Any], limit: int) -> dict[str, Any]:
-    """GET /jobs/<id>/sets: one page of sets with every attempt, and the cursor of the next."""
-    last = job["sets"][-1]["set_number"] if job["sets"] else 0
-    more = last < job["sets_total"] and len(job["sets"]) == limit
-    return {"job_id": job["job_id"], "sets": [set_entry(s) for s in job["sets"]],
-            "next_cursor": str(last + 1) if more else None}
-
-
-def _stalled(job: dict[str, Any], settings: Settings | None) -> dict[str, Any]:
-    idle = stalled_seconds(job, settings) if settings else None
-    if idle is None:
-        return {}
-    return {"stalled": {"idle_s": round(idle), "message": "no progress for longer than any "
-                        "redelivery takes: its tasks were lost; POST /retry-failed-story-sets runs "
-                        "what is left"}}

@@ -7,7 +7,8 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from movie_gen.jobs.cancellation import CancelConflict, cancel_job
-from movie_gen.jobs.submit import find_job, sets_page
+from movie_gen.jobs.job_view import JobView, progress_of
+from movie_gen.jobs.submit import find_job
 from movie_gen.store.records import read_status_line
 from movie_gen.story.script import assemble_script
 
@@ -16,7 +17,6 @@ from ..auth import client_key, current_owner
 from ..blueprint import Blueprint
 from ..common_schemas import JobSchema, SetsPageSchema
 from ..error_docs import EXPORTS_DESCRIPTION, documented_errors, documented_exports
-from ..job_feed import progress_of
 from ..long_polls import long_poll_slot, wait_for_final
 from ..responses import job_answer
 from .schemas import (
@@ -108,7 +108,7 @@ class JobSets(MethodView):
         job = find_job(_services(), job_id, current_owner(), query["cursor"], query["limit"])
         if job is None:
             abort(404, message=f"No job with id {job_id!r}.")
-        return sets_page(job, query["limit"])
+        return JobView(job, limit=query["limit"])
 
 
 @blp.route("/jobs/<job_id>/cancel")
