@@ -9,11 +9,12 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_r
 
 from movie_gen.config.logging_setup import configure_logging
 from movie_gen.config.settings import get_settings
-from movie_gen.errors import RETRYABLE, STORE_ERRORS
 from movie_gen.execution import generation
 from movie_gen.execution.canvas import ASSEMBLE_TASK, BIBLE_TASK, ERROR_TASK, SET_TASK, send_sets
 from movie_gen.execution.recovery import start_recovery_thread
+from movie_gen.execution.retry_policy import unit_task_options
 from movie_gen.jobs.assembly import finish_job
+from movie_gen.jobs.retries import run_due_retries
 from movie_gen.services import get_services, use_worker_services
 from movie_gen.store.job_store import OUTLINING, SET_SUCCESS
 
@@ -24,17 +25,11 @@ log = logging.getLogger(__name__)
 _settings = get_settings()
 use_worker_services()
 
-# The retry policy of a unit: Celery's exponential backoff (2, 4, 8 s by default) on the transient
-# errors, and on the job store's connection errors outside an attempt. A job's own `max_retries`
-# (0-10) is counted where the attempts are recorded: `run_attempt` claims each attempt's number in
-# the job store, so a copy of a message never runs an attempt twice; 10 is the API's ceiling.
-# Successes are not stored as results (nothing reads them; the job store holds each unit's
-# outcome), failures are, so `celery inspect`, Flower and the result backend show them.
-TRANSIENT = (*RETRYABLE, *STORE_ERRORS)
-UNIT_POLICY = dict(
-    bind=True, base=UnitTask, max_retries=10,
-    retry_backoff=_settings.retry_backoff_base, retry_backoff_max=_settings.retry_backoff_max,
-    retry_jitter=_settings.retry_jitter, ignore_result=True, store_errors_even_if_ignored=True)
+# A unit's task: its retry policy (movie_gen.execution.retry_policy: Celery's backoff on the
+# transient errors, within the job's own budget). Successes are not stored as results (the job
+# store holds each unit's outcome), failures are, so `celery inspect` and Flower show them.
+UNIT_TASK = dict(bind=True, base=UnitTask, ignore_result=True, store_errors_even_if_ignored=True,
+                 **unit_task_options(_settings))
 
 
 @after_setup_logger.connect
@@ -44,7 +39,7 @@ def _setup_logging(logger: logging.Logger, **_: Any) -> None:
     configure_logging(settings.log_format, settings.log_level, logger)
 
 
-@app.task(name=BIBLE_TASK, autoretry_for=TRANSIENT, **UNIT_POLICY)
+@app.task(name=BIBLE_TASK, **UNIT_TASK)
 def story_bible(self, job_id: str, slot_at: int | None = None, attempt: int = 1) -> dict[str, Any]:
     """Write the job's story bible (title, roster, locations, one synopsis per set), then send the sets."""
     svc = get_services()
@@ -70,7 +65,7 @@ def story_bible(self, job_id: str, slot_at: int | None = None, attempt: int = 1)
     return {"job_id": job_id, "status": SET_SUCCESS}
 
 
-@app.task(name=SET_TASK, autoretry_for=TRANSIENT, **UNIT_POLICY)
+@app.task(name=SET_TASK, **UNIT_TASK)
 def generate_set(self, job_id: str, set_number: int, slot_at: int | None = None,
                  attempt: int = 1) -> dict[str, Any]:
     """Write one set of segments; a set that fails for good raises (FAILURE), the chord goes on."""
@@ -82,8 +77,9 @@ def generate_set(self, job_id: str, set_number: int, slot_at: int | None = None,
 
 @worker_ready.connect
 def _start_recovery(**_: Any) -> None:
-    """Every worker checks for units whose worker died, and sends them again (movie_gen.execution.recovery)."""
-    start_recovery_thread(app, get_services())
+    """Every worker checks for units whose worker died (movie_gen.execution.recovery), and for
+    retries that are due."""
+    start_recovery_thread(app, get_services(), also=run_due_retries)
 
 
 @app.task(name=ASSEMBLE_TASK, ignore_result=True)

@@ -9,9 +9,10 @@ from typing import Any, Callable
 from celery import Task
 from celery.exceptions import Ignore, Retry
 
-from movie_gen.errors import LeaseLost, TransientLLMError
+from movie_gen.errors import LeaseLost
 from movie_gen.execution.dead_letters import refuse_if_dead_lettered
 from movie_gen.execution.leases import UnitLease
+from movie_gen.execution.retry_policy import retry_countdown
 from movie_gen.execution.unit_attempt import NothingToClaim, Unit, finished_outcome, run_attempt
 from movie_gen.jobs.cancellation import finish_if_cancelled
 from movie_gen.services import Services
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class UnitTask(Task):
-    """A task that writes one unit of a job; its retry policy is declared on the task itself.
+    """A task that writes one unit of a job; its retry policy is in its options (`unit_task_options`).
 
     Each message names the attempt it is for (`attempt`, 1 for the first): the attempt runs only
     if it can claim that number in the job store, so copies of a message cost nothing.
@@ -33,14 +34,9 @@ class UnitTask(Task):
     def retry(self, args: Any = None, kwargs: Any = None, exc: BaseException | None = None,
               throw: bool = True, eta: Any = None, countdown: float | None = None,
               max_retries: int | None = None, **options: Any) -> Any:
-        """Celery's retry, for the next attempt, waiting at least what a 429 asks, with the
-        chosen wait recorded.
-
-        `autoretry_for` computes the exponential backoff; a server's Retry-After can only make
-        the wait longer, never past `retry_backoff_max` (the visibility timeout is sized on it).
-        """
-        if isinstance(exc, TransientLLMError) and exc.retry_after_s is not None:
-            countdown = max(countdown or 0, min(exc.retry_after_s, self.retry_backoff_max))
+        """Celery's retry, for the next attempt, with the wait of the unit's retry policy
+        (`movie_gen.execution.retry_policy`) recorded before the lease is given back."""
+        countdown = retry_countdown(exc, countdown, self.retry_backoff_max)
         pending = getattr(exc, "pending_retry", None)
         if pending is not None:  # the attempt still holds its lease: record, then give it back
             kwargs = {k: v for k, v in (kwargs or self.request.kwargs or {}).items() if k != "slot_at"}

@@ -19,13 +19,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 from celery import Celery
 from celery import states as celery_states
 
 from movie_gen.execution.canvas import BIBLE_TASK, SET_TASK
 from movie_gen.execution.leases import WATCH, holder_is_dead, lease_key, watch
-from movie_gen.jobs.retries import run_due_retries
 from movie_gen.services import Services
 from movie_gen.store.records import BIBLE_UNIT, FINAL_STATES, SET_FAILED, SET_RUNNING
 
@@ -98,15 +98,17 @@ def _send_again_if_lost(svc: Services, app: Celery, job_id: str, set_number: int
     return True
 
 
-def start_recovery_thread(app: Celery, svc: Services) -> threading.Thread:
-    """Check every RECOVERY_INTERVAL_S, for the life of the worker process: lost units, and
-    retries scheduled for when a spent model quota is back."""
+def start_recovery_thread(app: Celery, svc: Services,
+                          also: Callable[[Services, Celery], object] | None = None) -> threading.Thread:
+    """Check every RECOVERY_INTERVAL_S, for the life of the worker process: lost units, then
+    `also` (the workers pass the retries scheduled for when a spent model quota is back)."""
     def loop() -> None:
         while True:
             time.sleep(svc.settings.recovery_interval_s)
             try:
                 recover_lost_units(svc, app)
-                run_due_retries(svc, app)
+                if also is not None:
+                    also(svc, app)
             except Exception as exc:  # Redis or the broker is away: try again next round
                 log.warning("recovery check failed: %s", exc)
 

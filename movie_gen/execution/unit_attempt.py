@@ -17,7 +17,6 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from movie_gen.errors import (
-    RETRYABLE,
     LeaseLost,
     MovieGenError,
     PermanentLLMError,
@@ -27,7 +26,7 @@ from movie_gen.errors import (
 )
 from movie_gen.execution import attempts
 from movie_gen.execution.leases import UnitLease
-from movie_gen.execution.retry_policy import error_class
+from movie_gen.execution.retry_policy import attempts_allowed, error_class, may_retry
 from movie_gen.services import Services
 from movie_gen.store.job_store import (
     SET_CANCELLED,
@@ -129,9 +128,8 @@ def run_attempt(unit: Unit, attempt: int, work: Callable[[int], dict[str, Any]])
     budget allows; Celery then schedules the retry. Otherwise `UnitFailed` ends the unit.
     """
     svc, job_id, set_number, context = unit.svc, unit.job_id, unit.set_number, unit.context
-    budget = int(context.get("max_retries") or context["request"]["max_retries"])
-    if attempt > budget + 1:
-        raise NothingToClaim(f"attempt {attempt} is past the budget of {budget + 1}")
+    if attempt > attempts_allowed(context):
+        raise NothingToClaim(f"attempt {attempt} is past the budget of {attempts_allowed(context)}")
     code, record, lost = attempts.start(svc.store, job_id, set_number, context["record"], attempt,
                                         unit.task_id, unit.fence)
     if code == -3:  # cancelled between the check and the claim (`running`: its worker died)
@@ -150,10 +148,11 @@ def run_attempt(unit: Unit, attempt: int, work: Callable[[int], dict[str, Any]])
         raise
     except Exception as raw:  # every failure becomes a recorded outcome
         exc = _as_domain_error(raw)
-        if isinstance(exc, RETRYABLE) and attempt <= budget and svc.store.is_cancelled(job_id):
+        retry = may_retry(context, attempt, exc)
+        if retry and svc.store.is_cancelled(job_id):
             return attempts.finish(svc.store, job_id, set_number, record, status=SET_CANCELLED,
                                    error=exc, error_class=error_class(exc), lease=unit.fence)
-        if isinstance(exc, RETRYABLE) and attempt <= budget:
+        if retry:
             exc.pending_retry = PendingRetry(unit, record, error_class(exc), attempt)  # type: ignore[attr-defined]
             raise exc from (None if exc is raw else raw)
         if isinstance(exc, QuotaExhausted):  # no other unit of the job calls the model now
