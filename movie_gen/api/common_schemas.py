@@ -70,6 +70,6 @@ class JobSchema(Schema):
     stalled = fields.Nested(StalledSchema, metadata={
         "description": "Present when a running job has made no progress for longer than "
                        "STALL_TIMEOUT_S: its tasks were lost; retry it"})
-    created_at = fields.String(allow_none=True)
-    updated_at = fields.String(allow_none=True)
+    created_at = fields.String(allow_none=True, attribute="record.created_at", dump_default=None)
+    updated_at = fields.String(allow_none=True, attribute="record.updated_at", dump_default=None)
     result = Derived(ResultSchema)

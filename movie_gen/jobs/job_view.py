@@ -7,13 +7,13 @@ each derived value once (the sets' statuses, counts and sizes) and says which fi
 
 from __future__ import annotations
 
-import time
 from functools import cached_property
 from typing import Any
 
 from marshmallow import missing
 
 from movie_gen.config.settings import Settings
+from movie_gen.jobs.retries import stalled_seconds
 from movie_gen.storage.metadata import token_usage
 from movie_gen.store.job_store import (
     COMPLETED,
@@ -22,7 +22,6 @@ from movie_gen.store.job_store import (
     SET_FAILED,
     SET_PENDING,
     SET_SUCCESS,
-    parse_timestamp,
 )
 from movie_gen.story.story_bible import set_sizes
 
@@ -49,14 +48,6 @@ def progress_of(statuses: list[str]) -> dict[str, int]:
     return {"sets_total": len(statuses), "sets_succeeded": done[SET_SUCCESS],
             "sets_failed": done[SET_FAILED], "sets_cancelled": done[SET_CANCELLED],
             "sets_pending": len(statuses) - sum(done.values())}
-
-
-def stalled_seconds(job: dict[str, Any], settings: Settings) -> float | None:
-    """How long a running job has made no progress, once that is longer than any redelivery takes."""
-    if job["state"] in FINAL_STATES or not job.get("updated_at"):
-        return None
-    idle = time.time() - parse_timestamp(job["updated_at"])
-    return idle if idle >= settings.stall_after_s else None
 
 
 class _RecordView:
@@ -146,7 +137,7 @@ class JobView(_RecordView):
     def status_url(self) -> Any:
         return missing if self.links is missing else self.links["self"]
 
-    @property
+    @cached_property
     def progress(self) -> dict[str, int]:
         return progress_of(list(self.statuses.values()))
 
@@ -155,30 +146,10 @@ class JobView(_RecordView):
         idle = stalled_seconds(self.record, self.settings) if self.settings else None
         return missing if idle is None else {"idle_s": round(idle), "message": STALLED}
 
-    @property
-    def created_at(self) -> Any:
-        return self.record.get("created_at")
-
-    @property
-    def updated_at(self) -> Any:
-        return self.record.get("updated_at")
-
     # The result
     @property
     def success(self) -> bool:
         return self.record.get("state") == COMPLETED
-
-    @property
-    def story_title(self) -> Any:
-        return self.record.get("title")
-
-    @property
-    def provider(self) -> Any:
-        return self.record.get("provider")
-
-    @property
-    def output_mode(self) -> Any:
-        return self.record.get("output_mode")
 
     @property
     def logline(self) -> Any:
@@ -197,20 +168,8 @@ class JobView(_RecordView):
         return sum(self.plans.get(n, 0) for n in self._numbers(SET_SUCCESS))
 
     @property
-    def sets_total(self) -> int:
-        return len(self.statuses)
-
-    @property
-    def succeeded_count(self) -> int:
-        return len(self._numbers(SET_SUCCESS))
-
-    @property
     def failed_numbers(self) -> list[int]:
         return self._numbers(SET_FAILED)
-
-    @property
-    def failed_count(self) -> int:
-        return len(self._numbers(SET_FAILED))
 
     @property
     def cancelled_numbers(self) -> Any:

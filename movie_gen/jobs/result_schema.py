@@ -55,9 +55,9 @@ class SetEntrySchema(Schema):
 class GenerationSummarySchema(Schema):
     total_segments_requested = fields.Integer(attribute="record.request.total_segments")
     total_segments_generated = fields.Integer(attribute="segments_generated")
-    total_sets_requested = fields.Integer(attribute="sets_total")
-    successful_sets = fields.Integer(attribute="succeeded_count")
-    failed_sets = fields.Integer(attribute="failed_count")
+    total_sets_requested = fields.Integer(attribute="progress.sets_total")
+    successful_sets = fields.Integer(attribute="progress.sets_succeeded")
+    failed_sets = fields.Integer(attribute="progress.sets_failed")
     failed_set_numbers = fields.List(fields.Integer(), attribute="failed_numbers")
     cancelled_set_numbers = fields.List(fields.Integer(), attribute="cancelled_numbers")
 
@@ -108,11 +108,11 @@ class ResultSchema(Schema):
     success = fields.Boolean(metadata={"description": "True only once every set has succeeded"})
     job_id = fields.String()
     status_url = fields.String(metadata={"description": "The job URL (follow it while the job runs)"})
-    story_title = fields.String(allow_none=True)
+    story_title = fields.String(allow_none=True, attribute="record.title", dump_default=None)
     logline = fields.String()
-    provider = fields.String(allow_none=True, metadata={
+    provider = fields.String(allow_none=True, attribute="record.provider", dump_default=None, metadata={
         "description": "`openai`, or `offline` for the built-in demo writer"})
-    output_mode = fields.String(allow_none=True, metadata={
+    output_mode = fields.String(allow_none=True, attribute="record.output_mode", dump_default=None, metadata={
         "description": "How the model server was asked for JSON (json_schema, json_object or prompt), "
                        "then in brackets the context size per request and where it was read, e.g. "
                        "\"json_object (context 8192 tokens per request, from GET /v1/models meta.n_ctx)\" "

@@ -10,7 +10,6 @@ from celery import Celery
 
 from movie_gen.config.settings import Settings
 from movie_gen.execution.canvas import enqueue_job, new_task_id
-from movie_gen.jobs.job_view import stalled_seconds
 from movie_gen.services import Services
 from movie_gen.store.job_store import (
     FAILED,
@@ -134,6 +133,14 @@ def _is_live(record: dict[str, Any], settings: Settings) -> bool:
         due = parse_timestamp(last.get("finished_at")) + float(last.get("delay_s") or 0)
         return now < due + settings.task_time_limit_s + 60
     return False
+
+
+def stalled_seconds(job: dict[str, Any], settings: Settings) -> float | None:
+    """How long a running job has made no progress, once that is longer than any redelivery takes."""
+    if job["state"] in FINAL_STATES or not job.get("updated_at"):
+        return None
+    idle = time.time() - parse_timestamp(job["updated_at"])
+    return idle if idle >= settings.stall_after_s else None
 
 
 def _check_retryable(job: dict[str, Any], settings: Settings) -> list[int]:
