@@ -264,7 +264,8 @@ def test_rate_limit_hands_out_slots_in_a_moving_window():
 @pytest.mark.parametrize("env, message", [
     ({"LLM_PROVIDER": "magic"}, "LLM_PROVIDER"), ({"OFFLINE_FAIL_RATE": "2"}, "OFFLINE_FAIL_RATE"),
     ({"OFFLINE_FAIL_SETS": "a,b"}, "OFFLINE_FAIL_SETS"), ({"RETRY_JITTER": "perhaps"}, "RETRY_JITTER"),
-    ({"JOB_TTL_S": "x"}, "JOB_TTL_S"),
+    ({"JOB_TTL_S": "x"}, "JOB_TTL_S"), ({"MOVIE_GEN_PORT": "x"}, "MOVIE_GEN_PORT must be an integer, got 'x'"),
+    ({"OPENAI_TIMEOUT_S": "0.05"}, "OPENAI_TIMEOUT_S must be >= 0.1, got 0.05"),
 ])
 def test_bad_settings_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message):
