@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from movie_gen.config.settings import Settings, get_settings
-from movie_gen.execution.rate_limit import LLMRateLimiter
-from movie_gen.jobs.idempotency import IdempotencyKeys
+from movie_gen.llm.rate_limit import LLMRateLimiter
+from movie_gen.store.idempotency import IdempotencyKeys
 from movie_gen.store.job_store import JobStore
 
 from .llm import ScriptWriter, get_writer

@@ -251,7 +251,7 @@ def test_job_list_cursor_neither_repeats_nor_skips_when_jobs_arrive(store):
 
 
 def test_rate_limit_hands_out_slots_in_a_moving_window():
-    from movie_gen.execution.rate_limit import LLMRateLimiter
+    from movie_gen.llm.rate_limit import LLMRateLimiter
 
     limiter = LLMRateLimiter(fakeredis.FakeRedis(), "2/second")
     slots = [limiter.reserve() for _ in range(5)]
@@ -304,8 +304,8 @@ def test_celery_settings_for_flower_and_safe_redelivery():
 
 
 def test_idempotency_claims_replays_conflicts_and_abandoned_claims(monkeypatch):
-    from movie_gen.jobs import idempotency
-    from movie_gen.jobs.idempotency import IdempotencyConflict, IdempotencyKeys
+    from movie_gen.store import idempotency
+    from movie_gen.store.idempotency import IdempotencyConflict, IdempotencyKeys
 
     keys = IdempotencyKeys(fakeredis.FakeRedis(decode_responses=True), ttl_s=60)
     assert keys.claim("o", "generate", "k", {"a": 1}, "job1") == ("job1", True)
@@ -324,8 +324,8 @@ def test_two_concurrent_takeovers_of_an_abandoned_key_create_one_job(redis_serve
 
     import redis as redis_lib
 
-    from movie_gen.jobs import idempotency
-    from movie_gen.jobs.idempotency import IdempotencyKeys
+    from movie_gen.store import idempotency
+    from movie_gen.store.idempotency import IdempotencyKeys
 
     client = redis_lib.Redis.from_url(redis_server.url(61), decode_responses=True)
     client.flushdb()

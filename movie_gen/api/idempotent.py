@@ -7,7 +7,7 @@ from typing import Any, Callable
 from flask import Response, request
 from flask_smorest import abort
 
-from movie_gen.jobs.idempotency import IdempotencyConflict
+from movie_gen.store.idempotency import IdempotencyConflict
 
 from ..services import Services
 from .auth import current_owner
