@@ -27,5 +27,5 @@ ENV OUTPUT_ROOT=/data/output
 
 USER app
 EXPOSE 8000 5555
-CMD ["gunicorn", "--config=python:movie_gen.api.gunicorn_conf", "--bind=0.0.0.0:8000", \
+CMD ["gunicorn", "--config=python:movie_gen.config.gunicorn_conf", "--bind=0.0.0.0:8000", \
      "--access-logfile=-", "movie_gen:create_app()"]

@@ -111,7 +111,7 @@ def main(streams: int, keys: bool) -> None:
                "LOG_LEVEL": "WARNING", "MOVIE_GEN_API_KEYS": KEY if keys else "", "MOVIE_GEN_SECRET": SECRET,
                "AUTH_FAILURE_LIMIT": "100/minute"}
         log = open(Path(home) / "gunicorn.log", "ab")
-        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:movie_gen.api.gunicorn_conf",
+        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:movie_gen.config.gunicorn_conf",
                                 "--bind", f"127.0.0.1:{port}", "movie_gen:create_app()"], cwd=ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         store = JobStore(redis.Redis.from_url(env["REDIS_URL"], decode_responses=True, client_name="bench"),

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 def create_app(config: dict[str, Any] | None = None) -> "Flask":
     """The Flask app: settings, the OpenAPI-documented API, the Celery client for enqueueing."""
-    # Imported here, not at the top: gunicorn's config (movie_gen.api.gunicorn_conf) reads the settings
+    # Imported here, not at the top: gunicorn's config (movie_gen.config.gunicorn_conf) reads the settings
     # in the master process, which must not import ssl and the rest before gevent patches them.
     from flask import Flask
 

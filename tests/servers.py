@@ -260,7 +260,7 @@ class GunicornServer:
         self.log_path = log_path
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:movie_gen.api.gunicorn_conf",
+            [sys.executable, "-m", "gunicorn", "-c", "python:movie_gen.config.gunicorn_conf",
              "--bind", f"127.0.0.1:{self.port}", "movie_gen:create_app()"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(self._up, 30, "gunicorn to answer /healthz")

@@ -124,7 +124,7 @@ def test_web_runs_gunicorn_on_the_app_factory(services: dict[str, Any]) -> None:
     cmd = command(web)
     assert cmd.startswith("gunicorn ")
     assert cmd.endswith("movie_gen:create_app()")
-    assert "--config=python:movie_gen.api.gunicorn_conf" in cmd  # gevent workers, timeouts
+    assert "--config=python:movie_gen.config.gunicorn_conf" in cmd  # gevent workers, timeouts
     assert "--bind=0.0.0.0:8000" in cmd
     assert "http://127.0.0.1:8000/healthz" in healthcheck(web)
     from movie_gen.config import gunicorn_conf

@@ -182,7 +182,7 @@ class LocalStack:
         self._spawn("worker", [python, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO",
                                "--concurrency", str(self.settings.worker_concurrency),
                                "--hostname", f"local-{os.getpid()}@%h"], env)
-        self._spawn("web", [python, "-m", "gunicorn", "-c", "python:movie_gen.api.gunicorn_conf",
+        self._spawn("web", [python, "-m", "gunicorn", "-c", "python:movie_gen.config.gunicorn_conf",
                             "--bind", f"127.0.0.1:{self.web_port}", "movie_gen:create_app()"], env)
         if self.flower_port:
             flower = [python, "-m", "celery", "-A", "workers", "flower", f"--port={self.flower_port}",

@@ -1,10 +1,10 @@
-"""gunicorn's settings for the web app (`gunicorn -c python:movie_gen.api.gunicorn_conf ...`).
+"""gunicorn's settings for the web app (`gunicorn -c python:movie_gen.config.gunicorn_conf ...`).
 
 gevent workers: a long-poll or a slow client holds a greenlet, not a thread, so thousands wait at
 once per process; redis-py and the Celery client run cooperatively under gevent's monkey-patching.
 """
 
-from movie_gen.api import gunicorn_errors
+from movie_gen.config import gunicorn_errors
 from movie_gen.config.settings import get_settings
 
 _settings = get_settings()
@@ -25,6 +25,7 @@ def post_worker_init(worker) -> None:
 
     import gevent
 
+    # Imported once the worker runs: this module loads before gevent has patched anything.
     from movie_gen.api.event_hub import close_all_streams
 
     previous = signal.getsignal(signal.SIGTERM)
