@@ -54,7 +54,8 @@ def write_outline(ask: Ask, budget: Budget, idea: str, sets_total: int, segments
                  bible_json_schema(first))
     if first == sets_total:
         return reply
-    bible = checked(lambda: validate_bible(reply.data, first))  # a broken start is not worth more calls
+    checked(lambda: validate_bible(reply.data, first))  # a broken start is not worth more calls
+    bible = reply.data  # as written: the caller checks the whole against the schema of all synopses
     while len(bible["set_synopses"]) < sets_total:
         start = len(bible["set_synopses"]) + 1
         probe = prompts.synopses_prompt(idea, bible, start, 1, sets_total)
@@ -62,6 +63,5 @@ def write_outline(ask: Ask, budget: Budget, idea: str, sets_total: int, segments
         count = min(sets_total - start + 1, synopses_per_reply(room, with_bible=False))
         reply = call(prompts.synopses_prompt(idea, bible, start, count, sets_total),
                      f"story_synopses_{start}", synopses_json_schema(count))
-        items = reply.data.get("set_synopses") if isinstance(reply.data, dict) else None
-        bible["set_synopses"] += checked(lambda: validate_synopses(items, start, count))
+        bible["set_synopses"] += checked(lambda: validate_synopses(reply.data, start, count))
     return LLMReply(data=bible, usage=usage or {}, model=reply.model, mode=reply.mode, context=reply.context)

@@ -1,13 +1,13 @@
-"""The story bible: its JSON schema for the model, its validation, and the plan of sets it implies."""
+"""The story bible: its JSON schema for the model, the checks it must pass, and the plan of sets."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
-from movie_gen.errors import InvalidModelOutput
-from movie_gen.story.text_rules import DESCRIPTIONS, check_text, name_key, text_schema
+from movie_gen.story.text_rules import DESCRIPTIONS, name_key, text_schema
+from movie_gen.story.validation import at, checked, repeats
 
 
 @dataclass(frozen=True)
@@ -112,79 +112,42 @@ MAX_LOCATIONS = 20
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
-def _objects(data: dict[str, Any], key: str, most: int, where: str) -> list[dict[str, Any]]:
-    items = data.get(key)
-    if not isinstance(items, list) or not items:
-        raise InvalidModelOutput(f"{where}: '{key}' must be a non-empty list, got {type(items).__name__}")
-    if len(items) > most:
-        raise InvalidModelOutput(f"{where}: '{key}' may hold at most {most} entries, got {len(items)}")
-    for i, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise InvalidModelOutput(f"{where}: {key} entry {i} is not an object")
-    return items
+def _roster_ids(bible: dict[str, Any]) -> Iterator[str]:
+    """Each character id, lowercased, a short slug ('mara') used once: segments name characters by it."""
+    ids = [char["id"].lower() for char in bible["characters"]]
+    for i, key in enumerate(ids, start=1):
+        if not _ID.match(key):
+            yield at(("characters", i - 1, "id"), f"story bible: character {i} id {key!r} must be lowercase "
+                     "letters, digits, '_' or '-', starting with a letter or digit (e.g. 'mara')")
+    for first, second, *_ in repeats(ids):
+        yield at(("characters", second - 1, "id"), f"story bible: character id {ids[first - 1]!r} is used "
+                 f"twice (characters {first} and {second}): ids must be unique")
 
 
-def _roster(characters: list[dict[str, Any]]) -> list[dict[str, str]]:
-    roster: list[dict[str, str]] = []
-    first_seen: dict[str, int] = {}
-    for i, char in enumerate(characters, start=1):
-        entry = {k: check_text(char, k, f"story bible: character {i}")
-                 for k in ("id", "name", "role", "visual_description")}
-        entry["id"] = entry["id"].lower()
-        if not _ID.match(entry["id"]):
-            raise InvalidModelOutput(
-                f"story bible: character {i} id {entry['id']!r} must be lowercase letters, digits, "
-                "'_' or '-', starting with a letter or digit (e.g. 'mara')")
-        if entry["id"] in first_seen:
-            raise InvalidModelOutput(f"story bible: character id {entry['id']!r} is used twice "
-                                     f"(characters {first_seen[entry['id']]} and {i}): ids must be unique")
-        first_seen[entry["id"]] = i
-        roster.append(entry)
-    return roster
+def _distinct_names(bible: dict[str, Any]) -> Iterator[str]:
+    """Every character's and every location's name once (case, articles and punctuation aside)."""
+    for key, what in (("characters", "character"), ("locations", "location")):
+        names = [item["name"] for item in bible[key]]
+        for used in repeats(map(name_key, names)):
+            listed = ", ".join(map(str, used[:-1])) + f" and {used[-1]}"
+            yield at((key, used[0] - 1, "name"), f"story bible: {what} name {names[used[0] - 1]!r} is used "
+                     f"{len(used)} times ({what}s {listed}): give each {what} its own name, once")
 
 
-def _distinct_names(items: list[dict[str, str]], what: str) -> None:
-    """Every name once (case, articles and punctuation aside): the first name used twice is an error."""
-    places: dict[str, list[int]] = {}
-    for i, item in enumerate(items, start=1):
-        places.setdefault(name_key(item["name"]), []).append(i)
-    for i, item in enumerate(items, start=1):
-        numbers = places[name_key(item["name"])]
-        if len(numbers) > 1:
-            listed = ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
-            raise InvalidModelOutput(
-                f"story bible: {what} name {item['name']!r} is used {len(numbers)} times ({what}s "
-                f"{listed}): give each {what} its own name, once")
-
-
-def validate_synopses(items: Any, first: int, count: int) -> list[dict[str, Any]]:
-    """Check `count` synopses numbered from `first`; return them normalised with their set numbers."""
-    last = first + count - 1
-    if not isinstance(items, list) or len(items) != count:
-        got = len(items) if isinstance(items, list) else "none"
-        raise InvalidModelOutput(f"story bible: expected {count} set synopses (sets {first} to {last}), "
-                                 f"got {got}")
-    synopses = []
-    for n, item in enumerate(items, start=first):
-        if not isinstance(item, dict):
-            raise InvalidModelOutput(f"story bible: synopsis of set {n} is not an object")
-        synopses.append({"set_number": n, **{k: check_text(item, k, f"story bible: synopsis of set {n}")
-                                             for k in ("summary", "ends_with")}})
-    return synopses
+def validate_synopses(data: Any, first: int, count: int) -> list[dict[str, Any]]:
+    """The `count` synopses of a reply for sets `first`.., checked against the schema it was sent."""
+    return checked(synopses_json_schema(count), data, f"synopses of sets {first} to {first + count - 1}",
+                   {"set_synopses": first})["set_synopses"]
 
 
 def validate_bible(data: Any, sets_total: int) -> dict[str, Any]:
-    """Check a bible from the model and return it normalised; raise InvalidModelOutput if unusable."""
-    if not isinstance(data, dict):
-        raise InvalidModelOutput("story bible: expected a JSON object")
-    bible = {key: check_text(data, key, "story bible") for key in ("title", "logline", "tone")}
-    bible["characters"] = _roster(_objects(data, "characters", MAX_CHARACTERS, "story bible"))
-    bible["locations"] = [{k: check_text(loc, k, f"story bible: location {i}") for k in ("name", "description")}
-                          for i, loc in enumerate(_objects(data, "locations", MAX_LOCATIONS, "story bible"),
-                                                  start=1)]
-    _distinct_names(bible["characters"], "character")
-    _distinct_names(bible["locations"], "location")
-    bible["set_synopses"] = validate_synopses(data.get("set_synopses"), 1, sets_total)
+    """A bible checked against the schema it was sent, then for unique ids and names; normalised
+    (lowercase ids, numbered synopses). InvalidModelOutput if it is unusable."""
+    bible = checked(bible_json_schema(sets_total), data, "story bible",
+                    checks=(_roster_ids, _distinct_names))
+    for char in bible["characters"]:
+        char["id"] = char["id"].lower()
+    bible["set_synopses"] = [{"set_number": n, **s} for n, s in enumerate(bible["set_synopses"], start=1)]
     return bible
 
 

@@ -1,13 +1,11 @@
-"""Rules every text field of the model's output obeys: length bounds (also sent in the schema) and no loops."""
+"""Rules of the model's text fields: length bounds and descriptions (sent in the schema), no loops, names."""
 
 from __future__ import annotations
 
 import difflib
 import re
 from collections import Counter
-from typing import Any
-
-from movie_gen.errors import InvalidModelOutput
+from typing import Any, Callable, Iterator
 
 # (min, max) characters of each text field; the schema carries them so constrained servers obey.
 LENGTHS: dict[str, tuple[int, int]] = {
@@ -37,6 +35,8 @@ NAME_SIMILARITY = 0.85  # difflib ratio above which two names are the same name 
 PHRASE_WORDS = 4  # a "phrase" is this many words in a row
 MAX_REPEATS = 3  # ... and may occur this many times in one field
 _WORD = re.compile(r"[\w']+")
+Path = tuple[Any, ...]  # keys and list indexes from the root of a reply
+Problem = Callable[[Path, str], str]  # a problem's text, with its place, found at a path
 
 
 def text_schema(key: str, description: str | None = None) -> dict[str, Any]:
@@ -57,26 +57,6 @@ def repeated_phrase(text: str) -> tuple[str, int] | None:
         return None
     phrase, count = grams.most_common(1)[0]
     return (" ".join(phrase), count) if count > MAX_REPEATS else None
-
-
-def check_text(obj: Any, key: str, where: str) -> str:
-    """`obj[key]` stripped, or InvalidModelOutput naming the rule it breaks and the value."""
-    value = obj.get(key) if isinstance(obj, dict) else None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidModelOutput(f"{where}: '{key}' must be a non-empty string, got {_show(value)}")
-    value = value.strip()
-    low, high = LENGTHS[key]
-    if not low <= len(value) <= high:
-        raise InvalidModelOutput(f"{where}: '{key}' must be {low} to {high} characters, "
-                                 f"got {len(value)}: {_show(value)}")
-    loop = repeated_phrase(value)
-    if loop:
-        raise InvalidModelOutput(f"{where}: '{key}' repeats the phrase {loop[0]!r} {loop[1]} times "
-                                 f"(at most {MAX_REPEATS} allowed)")
-    if normalized(value) in _COPIES:
-        raise InvalidModelOutput(f"{where}: '{key}' is {_show(value)}, the schema's description of a "
-                                 f"field: write this {key.replace('_', ' ')} itself")
-    return value
 
 
 def normalized(text: str) -> str:
@@ -108,6 +88,32 @@ def known_name(value: str, names: list[str]) -> bool:
 _COPIES = {normalized(d) for d in DESCRIPTIONS.values()}
 
 
-def _show(value: Any, limit: int = 60) -> str:
+def show(value: Any, limit: int = 60) -> str:
+    """`repr(value)`, cut to `limit` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…'"
+
+
+def text_problems(problem: Problem, data: Any) -> Iterator[str]:
+    """Every text field of `data`: no phrase looping more than MAX_REPEATS times, no copy of a schema
+    description (`problem` words a problem found at a path)."""
+    for path, text in _texts(data):
+        key, loop = path[-1], repeated_phrase(text)
+        if loop:
+            yield problem(path, f"'{key}' repeats the phrase {loop[0]!r} {loop[1]} times "
+                                f"(at most {MAX_REPEATS} allowed)")
+        if normalized(text) in _COPIES:
+            yield problem(path, f"'{key}' is {show(text)}, the schema's description of a field: "
+                                f"write this {key.replace('_', ' ')} itself")
+
+
+def _texts(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """Each string held under a key, with its path (ids listed in 'characters' are no text)."""
+    if isinstance(node, dict):
+        for key, item in node.items():
+            if isinstance(item, str):
+                yield path + (key,), item
+            yield from _texts(item, path + (key,))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _texts(item, path + (i,))
