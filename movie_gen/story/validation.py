@@ -37,8 +37,13 @@ def checked(schema: dict[str, Any], data: Any, root: str, first: dict[str, int] 
                          if isinstance(step, int) and isinstance(child, str))
         return at(path, f"{place or root}: {text}")
 
-    found = [text for error in Draft202012Validator(schema).iter_errors(data)
-             if not (forgive and forgive(error)) for text in _schema_problems(error, problem, first)]
+    errors = [e for e in Draft202012Validator(schema).iter_errors(data) if not (forgive and forgive(e))]
+    for error in errors:  # keys the schema does not name are dropped, not held against the reply
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            for key in set(error.instance) - set(error.schema.get("properties", {})):
+                del error.instance[key]
+    found = [text for error in errors if error.validator != "additionalProperties"
+             for text in _schema_problems(error, problem, first)]
     for check in (*checks, partial(text_problems, problem)):
         try:
             found += check(data)
