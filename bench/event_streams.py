@@ -26,7 +26,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from movie_gen.api.auth import key_id  # noqa: E402
-from movie_gen.store.job_store import SET_PENDING, SET_RUNNING, SET_SUCCESS, JobStore
+from movie_gen.store.job_model import SET_PENDING, SET_RUNNING, SET_SUCCESS
+from movie_gen.store.job_store import JobStore
 from tests.servers import ROOT, RedisServer, free_port, stop_process, wait_until  # noqa: E402
 
 SETS = 10

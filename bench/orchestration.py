@@ -31,7 +31,7 @@ from movie_gen.config.settings import Settings
 from movie_gen.execution.celery_app import create_celery
 from movie_gen.jobs.submit import submit_job
 from movie_gen.services import Services  # noqa: E402
-from movie_gen.store.job_store import FINAL_STATES
+from movie_gen.store.job_model import FINAL_STATES
 from tests.servers import RedisServer, Worker, free_port, stop_process, wait_until  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")

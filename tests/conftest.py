@@ -16,7 +16,8 @@ import requests
 from movie_gen import create_app
 from movie_gen.config.settings import Settings
 from movie_gen.execution.celery_app import create_celery
-from movie_gen.store.job_store import FINAL_STATES, JobStore
+from movie_gen.store.job_model import FINAL_STATES
+from movie_gen.store.job_store import JobStore
 
 from .servers import (
     ROOT,

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from movie_gen.store.job_store import SET_PENDING, SET_RUNNING, SET_SUCCESS
+from movie_gen.store.job_model import SET_PENDING, SET_RUNNING, SET_SUCCESS
 
 KEY_A, KEY_B = "events-key-a", "events-key-b"
 

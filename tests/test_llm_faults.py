@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from movie_gen.store.job_store import parse_timestamp
+from movie_gen.store.job_model import parse_timestamp
 
 from .conftest import openai_env
 

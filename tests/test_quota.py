@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from movie_gen.store.job_store import parse_timestamp
+from movie_gen.store.job_model import parse_timestamp
 
 from .conftest import openai_env
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from movie_gen.store.job_store import parse_timestamp
+from movie_gen.store.job_model import parse_timestamp
 
 
 def test_two_workers_never_start_calls_faster_than_the_limit(make_stack):

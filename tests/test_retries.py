@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from movie_gen.store.job_store import parse_timestamp
+from movie_gen.store.job_model import parse_timestamp
 
 
 def _starts(history: list[dict]) -> list[float]:

@@ -16,7 +16,7 @@ from movie_gen.execution.retry_policy import unit_task_options
 from movie_gen.jobs.assembly import finish_job
 from movie_gen.jobs.retries import run_due_retries
 from movie_gen.services import get_services, use_worker_services
-from movie_gen.store.job_store import OUTLINING, SET_SUCCESS
+from movie_gen.store.job_model import OUTLINING, SET_SUCCESS
 
 from . import app
 from .unit_task import UnitTask

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from movie_gen.jobs.result_schema import Derived, ResultSchema, SetEntrySchema
-from movie_gen.store.job_store import STATES
+from movie_gen.store.job_model import STATES
 
 
 class ApiErrorSchema(Schema):

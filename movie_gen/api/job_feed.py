@@ -16,13 +16,9 @@ from typing import Any
 
 from movie_gen.jobs.job_view import UnitView, progress_of
 from movie_gen.jobs.result_schema import SetEntrySchema
+from movie_gen.store.job_model import FINAL_STATES, now_iso, parse_timestamp
 from movie_gen.store.job_store import JobStore
-from movie_gen.store.records import (
-    FINAL_STATES,
-    now_iso,
-    parse_timestamp,
-    read_status_line,
-)
+from movie_gen.store.units import read_status_line
 
 _SET_ENTRY = SetEntrySchema()
 MAX_EVENTS = 500  # kept per job; a stream further behind gets a fresh snapshot instead

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from movie_gen.jobs.submit import SETS_PAGE
-from movie_gen.store.job_store import FINAL_STATES
+from movie_gen.store.job_model import FINAL_STATES
 
 from ..services import Services
 from .event_hub import EventHub

@@ -10,7 +10,7 @@ from flask_smorest import abort
 
 from movie_gen.jobs.job_view import JobView
 from movie_gen.jobs.submit import SETS_PAGE
-from movie_gen.store.job_store import FINAL_STATES
+from movie_gen.store.job_model import FINAL_STATES
 
 from ..export.formats import FORMATS
 from ..services import Services

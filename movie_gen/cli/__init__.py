@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from movie_gen.config.settings import Settings, SettingsError
-from movie_gen.store.job_store import FINAL_STATES
+from movie_gen.store.job_model import FINAL_STATES
 
 from .api_client import ApiClient, CLIError
 from .local_stack import LocalStack, free_port

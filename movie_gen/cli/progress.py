@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from movie_gen.store.job_store import FINAL_STATES
+from movie_gen.store.job_model import FINAL_STATES
 
 from .api_client import ApiClient
 

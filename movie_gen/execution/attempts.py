@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 from movie_gen.errors import LeaseLost, MovieGenError
-from movie_gen.store.job_store import SET_FAILED, SET_RETRYING, SET_RUNNING, JobStore, now_iso
+from movie_gen.store.job_model import SET_FAILED, SET_RETRYING, SET_RUNNING, now_iso
+from movie_gen.store.job_store import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,14 @@ from movie_gen.execution.attempts import WORKER_LOST
 from movie_gen.execution.leases import holder_is_dead, lease_key
 from movie_gen.execution.unit_attempt import UnitFailed
 from movie_gen.services import Services
-from movie_gen.store.records import FINAL_STATES, SET_FAILED, SET_PENDING, SET_RETRYING, SET_RUNNING, now_iso
+from movie_gen.store.job_model import (
+    FINAL_STATES,
+    SET_FAILED,
+    SET_PENDING,
+    SET_RETRYING,
+    SET_RUNNING,
+    now_iso,
+)
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import uuid
 import redis
 from redis.exceptions import LockError
 
-from movie_gen.store.records import BIBLE_UNIT
+from movie_gen.store.job_model import unit_name
 
 log = logging.getLogger(__name__)
 WATCH = "movie_gen:watch"
@@ -48,11 +48,11 @@ def holder_is_dead(token: str) -> bool:
 
 
 def lease_key(job_id: str, set_number: int | None) -> str:
-    return f"movie_gen:job:{job_id}:lease:{BIBLE_UNIT if set_number is None else set_number}"
+    return f"movie_gen:job:{job_id}:lease:{unit_name(set_number)}"
 
 
 def watch_member(job_id: str, set_number: int | None) -> str:
-    return f"{job_id}:{BIBLE_UNIT if set_number is None else set_number}"
+    return f"{job_id}:{unit_name(set_number)}"
 
 
 def watch(client: redis.Redis, job_id: str, set_number: int | None, seconds: float) -> None:

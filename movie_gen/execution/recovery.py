@@ -27,7 +27,7 @@ from celery import states as celery_states
 from movie_gen.execution.canvas import BIBLE_TASK, SET_TASK
 from movie_gen.execution.leases import WATCH, holder_is_dead, lease_key, watch
 from movie_gen.services import Services
-from movie_gen.store.records import BIBLE_UNIT, FINAL_STATES, SET_FAILED, SET_RUNNING
+from movie_gen.store.job_model import BIBLE_UNIT, FINAL_STATES, SET_FAILED, SET_RUNNING
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from movie_gen.execution import attempts
 from movie_gen.execution.leases import UnitLease
 from movie_gen.execution.retry_policy import attempts_allowed, error_class, may_retry
 from movie_gen.services import Services
-from movie_gen.store.job_store import (
+from movie_gen.store.job_model import (
     SET_CANCELLED,
     SET_FAILED,
     SET_PENDING,

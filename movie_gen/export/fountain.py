@@ -6,7 +6,7 @@ import itertools
 import re
 from typing import Any, Iterator
 
-from movie_gen.store.job_store import FINAL_STATES
+from movie_gen.store.job_model import FINAL_STATES
 
 from .roster import character_names, location_descriptions
 from .scene_headings import scene_heading

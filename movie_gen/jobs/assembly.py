@@ -12,7 +12,7 @@ from movie_gen.jobs.result_schema import result_of
 from movie_gen.services import Services
 from movie_gen.storage.files import write_json_atomic
 from movie_gen.storage.metadata import metadata_snapshot
-from movie_gen.store.job_store import (
+from movie_gen.store.job_model import (
     CANCELLED,
     COMPLETED,
     FAILED,

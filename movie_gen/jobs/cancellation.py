@@ -14,7 +14,7 @@ from celery import Celery
 
 from movie_gen.jobs.assembly import finish_job
 from movie_gen.services import Services
-from movie_gen.store.job_store import SET_CANCELLED, SET_PENDING, SET_RETRYING
+from movie_gen.store.job_model import SET_CANCELLED, SET_PENDING, SET_RETRYING
 
 log = logging.getLogger(__name__)
 NOT_STARTED = (SET_PENDING, SET_RETRYING)

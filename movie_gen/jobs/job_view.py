@@ -15,7 +15,7 @@ from marshmallow import missing
 from movie_gen.config.settings import Settings
 from movie_gen.jobs.retries import stalled_seconds
 from movie_gen.storage.metadata import token_usage
-from movie_gen.store.job_store import (
+from movie_gen.store.job_model import (
     COMPLETED,
     FINAL_STATES,
     SET_CANCELLED,

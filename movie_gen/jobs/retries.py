@@ -11,7 +11,7 @@ from celery import Celery
 from movie_gen.config.settings import Settings
 from movie_gen.execution.canvas import enqueue_job, new_task_id
 from movie_gen.services import Services
-from movie_gen.store.job_store import (
+from movie_gen.store.job_model import (
     FAILED,
     FINAL_STATES,
     GENERATING,

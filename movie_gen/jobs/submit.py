@@ -11,7 +11,7 @@ from celery import Celery
 from movie_gen.execution.canvas import enqueue_job, new_task_id
 from movie_gen.services import Services
 from movie_gen.storage import durable_record
-from movie_gen.store.job_store import FINAL_STATES, SET_FAILED, SET_SUCCESS, new_job_id
+from movie_gen.store.job_model import FINAL_STATES, SET_FAILED, SET_SUCCESS, new_job_id
 from movie_gen.story.story_bible import plan_sets
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from movie_gen.store.job_store import now_iso
+from movie_gen.store.job_model import now_iso
 
 SNAPSHOT_FIELDS = ("job_id", "state", "created_at", "provider", "owner", "title", "file_stem",
                    "sets_total", "request", "bible", "bible_record", "retry", "error", "cancelled_at",

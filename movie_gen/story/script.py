@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from movie_gen.services import Services
-from movie_gen.store.records import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS
+from movie_gen.store.job_model import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS
 
 
 def _segments_from_file(svc: Services, file_path: str) -> list[dict[str, Any]] | None:

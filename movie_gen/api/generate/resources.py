@@ -8,7 +8,7 @@ from flask_smorest import abort
 
 from movie_gen.jobs.submit import submit_job
 from movie_gen.storage.files import UnsafePath, check_relative_dir, resolve_under
-from movie_gen.store.job_store import new_job_id
+from movie_gen.store.job_model import new_job_id
 
 from ..auth import current_owner
 from ..blueprint import Blueprint

@@ -9,7 +9,7 @@ from flask_smorest import abort
 from movie_gen.jobs.cancellation import CancelConflict, cancel_job
 from movie_gen.jobs.job_view import JobView, progress_of
 from movie_gen.jobs.submit import find_job
-from movie_gen.store.records import read_status_line
+from movie_gen.store.units import read_status_line
 from movie_gen.story.script import assemble_script
 
 from ...export.formats import EXPORTS, file_name

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from movie_gen.store.job_store import STATES
+from movie_gen.store.job_model import STATES
 
 from ...export.formats import FORMATS
 from ..common_schemas import ProgressSchema
