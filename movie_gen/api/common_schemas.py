@@ -1,4 +1,4 @@
-"""Schemas shared by several resources: the error body, and the job as every answer sends it (a `JobView`)."""
+"""Schemas shared by several resources: the error body, and the job as every answer sends it (a job view)."""
 
 from __future__ import annotations
 

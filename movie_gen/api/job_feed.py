@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from movie_gen.jobs.job_view import UnitView, progress_of
+from movie_gen.jobs.job_view import progress_of, unit_view
 from movie_gen.jobs.result_schema import SetEntrySchema
 from movie_gen.store.job_model import FINAL_STATES, now_iso, parse_timestamp
 from movie_gen.store.job_store import JobStore
@@ -39,7 +39,7 @@ class Event:
 
 def set_event_data(record: dict[str, Any]) -> dict[str, Any]:
     """A set as its event carries it: the job URL's set entry, the last error, the next attempt."""
-    data = _SET_ENTRY.dump(UnitView(record, history=True))
+    data = _SET_ENTRY.dump(unit_view(record))
     if record.get("last_error"):
         data["last_error"] = record["last_error"]
     last = (record.get("attempts") or [{}])[-1]

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, request, url_for
 from flask_smorest import abort
 
-from movie_gen.jobs.job_view import JobView
+from movie_gen.jobs.job_view import View, job_view
 from movie_gen.jobs.submit import SETS_PAGE
 from movie_gen.store.job_model import FINAL_STATES
 
@@ -28,9 +28,9 @@ def job_links(job_id: str) -> dict[str, Any]:
             "exports": {fmt: url_for("jobs.Script", job_id=job_id, format=fmt) for fmt in FORMATS}}
 
 
-def job_answer(services: Services, job: dict[str, Any], history: bool = False) -> JobView:
+def job_answer(services: Services, job: dict[str, Any], history: bool = False) -> View:
     """The job with its links, as the JobSchema serializes it; `history` adds every attempt."""
-    return JobView(job, history, job_links(job["job_id"]), services.settings)
+    return job_view(job, history, job_links(job["job_id"]), services.settings)
 
 
 def preferred_wait(body_wait: float | None, default_s: float) -> tuple[float, str | None]:

@@ -1,13 +1,11 @@
 """A job and its units as the answers show them: one read of the store, and what is derived from it.
 
-The schemas of `movie_gen.jobs.result_schema` and the API serialize these views; a view computes
-each derived value once (the sets' statuses, counts and sizes) and says which fields are absent
-(`missing`). A record's own fields are read as attributes.
+The schemas of `movie_gen.jobs.result_schema` and the API serialize these views; each derived
+value is computed once (from the sets' statuses, counts and sizes), and an absent one is `missing`.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 from marshmallow import missing
@@ -30,9 +28,17 @@ STALLED = ("no progress for longer than any redelivery takes: its tasks were los
            "POST /retry-failed-story-sets runs what is left")
 
 
-def _given(value: Any) -> Any:
-    """The value, or `missing` (the field is left out) when it is empty."""
-    return value if value else missing
+class View:
+    """A record as its answer shows it: the values derived from it (`shown`), then its own fields;
+    a value that is `missing` is left out of the answer."""
+
+    def __init__(self, record: dict[str, Any], shown: dict[str, Any]) -> None:
+        self.record, self.shown = record, shown
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.shown[name] if name in self.shown else self.record.get(name, missing)
 
 
 def set_statuses(job: dict[str, Any]) -> dict[int, str]:
@@ -50,195 +56,54 @@ def progress_of(statuses: list[str]) -> dict[str, int]:
             "sets_pending": len(statuses) - sum(done.values())}
 
 
-class _RecordView:
-    """A record whose own fields read as attributes; an absent one is `missing`."""
-
-    def __init__(self, record: dict[str, Any], history: bool) -> None:
-        self.record = record
-        self.history = history
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self.record.get(name, missing)
-
-    @property
-    def attempts(self) -> int:
-        return len(self.record.get("attempts", []))
-
-    @property
-    def attempt_history(self) -> Any:
-        return self.record.get("attempts", []) if self.history else missing
+def unit_view(record: dict[str, Any], history: bool = True) -> View:
+    """One set (or the story bible): its attempt count, and what its outcome shows."""
+    status, attempts, usage = record.get("status", SET_PENDING), record.get("attempts", []), record.get("token_usage")
+    ok = status == SET_SUCCESS
+    return View(record, {
+        "status": status, "attempts": len(attempts), "attempt_history": attempts if history else missing,
+        "segments_requested": record["last_segment"] - record["first_segment"] + 1
+        if "first_segment" in record else missing,
+        "segments_count": record.get("segments_count", 0) if ok else missing,
+        "token_usage": usage if ok and usage is not None else missing,
+        "file_path": (record.get("file_path") or missing) if ok else missing,
+        "error": record.get("error_message") or record.get("last_error", "failed")
+        if status == SET_FAILED else missing})
 
 
-class UnitView(_RecordView):
-    """One set (or the story bible): its counts, and what its outcome shows."""
-
-    @property
-    def status(self) -> str:
-        return self.record.get("status", SET_PENDING)
-
-    @property
-    def segments_requested(self) -> int:
-        return self.record["last_segment"] - self.record["first_segment"] + 1
-
-    def _if(self, status: str, value: Any) -> Any:
-        return value if self.status == status else missing
-
-    @property
-    def segments_count(self) -> Any:
-        return self._if(SET_SUCCESS, self.record.get("segments_count", 0))
-
-    @property
-    def token_usage(self) -> Any:
-        usage = self.record.get("token_usage")
-        return self._if(SET_SUCCESS, missing if usage is None else usage)
-
-    @property
-    def file_path(self) -> Any:
-        return self._if(SET_SUCCESS, _given(self.record.get("file_path")))
-
-    @property
-    def error(self) -> Any:
-        record = self.record
-        return self._if(SET_FAILED, record.get("error_message") or record.get("last_error", "failed"))
-
-
-class JobView(_RecordView):
-    """The job of one read: `links` and `settings` for the job URL, `limit` for a page of sets."""
-
-    def __init__(self, job: dict[str, Any], history: bool = True, links: dict[str, Any] | None = None,
-                 settings: Settings | None = None, limit: int | None = None) -> None:
-        super().__init__(job, history)
-        self.links = links if links is not None else missing
-        self.settings = settings
-        self.limit = limit
-
-    @cached_property
-    def statuses(self) -> dict[int, str]:
-        return set_statuses(self.record)
-
-    @cached_property
-    def counts(self) -> dict[int, int]:
-        if "set_attempts" in self.record:
-            return self.record["set_attempts"]
-        return {s["set_number"]: len(s.get("attempts", [])) for s in self.record["sets"]}
-
-    @cached_property
-    def plans(self) -> dict[int, int]:
-        request = self.record["request"]
-        return set_sizes(request["total_segments"], request["segments_per_set"])
-
-    def _numbers(self, status: str) -> list[int]:
-        return sorted(n for n, s in self.statuses.items() if s == status)
-
-    # The job URL
-    @property
-    def status_url(self) -> Any:
-        return missing if self.links is missing else self.links["self"]
-
-    @cached_property
-    def progress(self) -> dict[str, int]:
-        return progress_of(list(self.statuses.values()))
-
-    @property
-    def stalled(self) -> Any:
-        idle = stalled_seconds(self.record, self.settings) if self.settings else None
-        return missing if idle is None else {"idle_s": round(idle), "message": STALLED}
-
-    # The result
-    @property
-    def success(self) -> bool:
-        return self.record.get("state") == COMPLETED
-
-    @property
-    def logline(self) -> Any:
-        return self.record["bible"]["logline"] if self.record.get("bible") else missing
-
-    @property
-    def sets(self) -> list[UnitView]:
-        return [UnitView(s, self.history) for s in self.record["sets"]]
-
-    @property
-    def story_bible(self) -> _RecordView:
-        return UnitView(self.record.get("bible_record") or {}, self.history)
-
-    @property
-    def segments_generated(self) -> int:
-        return sum(self.plans.get(n, 0) for n in self._numbers(SET_SUCCESS))
-
-    @property
-    def failed_numbers(self) -> list[int]:
-        return self._numbers(SET_FAILED)
-
-    @property
-    def cancelled_numbers(self) -> Any:
-        return _given(self._numbers(SET_CANCELLED))
-
-    @property
-    def can_retry(self) -> bool:
-        ended = self.record.get("state") in FINAL_STATES
-        return bool(self._numbers(SET_FAILED) or self._numbers(SET_CANCELLED)) and ended
-
-    @property
-    def retry_results(self) -> Any:
-        """What happened to each set of the last retry."""
-        retried = (self.record.get("retry") or {}).get("retried_sets", [])
-        statuses = self.statuses
-        return missing if not self.record.get("retry") else [
-            {"set_number": n, "status": statuses[n],
-             "segments_generated": self.plans.get(n, 0) if statuses[n] == SET_SUCCESS else 0}
-            for n in retried if n in statuses]
-
-    @property
-    def not_before(self) -> Any:
-        return _given(self.record.get("quota_not_before"))
-
-    @property
-    def scheduled_at(self) -> Any:
-        return _given(self.record.get("retry_scheduled_at"))
-
-    @property
-    def token_usage(self) -> dict[str, int]:
-        return token_usage(self.record)
-
-    @property
-    def attempts_per_set(self) -> dict[str, int]:
-        return {str(n): self.counts.get(n, 0) for n in sorted(self.statuses)}
-
-    @property
-    def total_retries(self) -> int:
-        return sum(max(0, c - 1) for c in self.counts.values())
-
-    @property
-    def metadata_file(self) -> Any:
-        stem = self.record.get("file_stem")
-        return f"{self.record['request']['output_directory']}/{stem}_metadata.json" if stem else missing
-
-    @property
-    def error(self) -> Any:
-        if self.record.get("quota_not_before"):
-            return self.record.get("quota_error")
-        return _given(self.record.get("error"))
-
-    @property
-    def warnings(self) -> Any:
-        return _given(self.record.get("warnings"))
-
-    @property
-    def last_set(self) -> int:
-        return self.record["sets"][-1]["set_number"] if self.record["sets"] else 0
-
-    @property
-    def sets_next(self) -> Any:
-        if self.links is missing:
-            return missing
-        last = self.last_set
-        return f"/jobs/{self.record['job_id']}/sets?cursor={last + 1}" if last < len(self.statuses) else None
-
-    @property
-    def next_cursor(self) -> str | None:
-        """The cursor of the page after this one (GET /jobs/<id>/sets), None on the last."""
-        last = self.last_set
-        more = last < self.record["sets_total"] and len(self.record["sets"]) == self.limit
-        return str(last + 1) if more else None
+def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | None = None,
+             settings: Settings | None = None, limit: int | None = None) -> View:
+    """The job of one read: with `links` and `settings` for the job URL, `limit` for a page of sets."""
+    statuses, request = set_statuses(job), job["request"]
+    counts = job.get("set_attempts") or {s["set_number"]: len(s.get("attempts", [])) for s in job["sets"]}
+    plans = set_sizes(request["total_segments"], request["segments_per_set"])
+    numbers = {status: sorted(n for n, s in statuses.items() if s == status)
+               for status in (SET_SUCCESS, SET_FAILED, SET_CANCELLED)}
+    retried = (job.get("retry") or {}).get("retried_sets", [])
+    idle = stalled_seconds(job, settings) if settings else None
+    quota, stem = job.get("quota_not_before"), job.get("file_stem")
+    last = job["sets"][-1]["set_number"] if job["sets"] else 0
+    return View(job, {
+        "links": links or missing, "status_url": links["self"] if links else missing,
+        "progress": progress_of(list(statuses.values())),
+        "stalled": missing if idle is None else {"idle_s": round(idle), "message": STALLED},
+        "success": job.get("state") == COMPLETED,
+        "logline": job["bible"]["logline"] if job.get("bible") else missing,
+        "sets": [unit_view(s, history) for s in job["sets"]],
+        "story_bible": unit_view(job.get("bible_record") or {}, history),
+        "segments_generated": sum(plans.get(n, 0) for n in numbers[SET_SUCCESS]),
+        "failed_numbers": numbers[SET_FAILED], "cancelled_numbers": numbers[SET_CANCELLED] or missing,
+        "can_retry": bool(numbers[SET_FAILED] or numbers[SET_CANCELLED]) and job.get("state") in FINAL_STATES,
+        "retry_results": [{"set_number": n, "status": statuses[n],
+                           "segments_generated": plans.get(n, 0) if statuses[n] == SET_SUCCESS else 0}
+                          for n in retried if n in statuses] if job.get("retry") else missing,
+        "not_before": quota or missing, "scheduled_at": job.get("retry_scheduled_at") or missing,
+        "token_usage": token_usage(job),
+        "attempts_per_set": {str(n): counts.get(n, 0) for n in sorted(statuses)},
+        "total_retries": sum(max(0, c - 1) for c in counts.values()),
+        "metadata_file": f"{request['output_directory']}/{stem}_metadata.json" if stem else missing,
+        "error": job.get("quota_error") if quota else job.get("error") or missing,
+        "warnings": job.get("warnings") or missing,
+        "sets_next": missing if not links else
+        f"/jobs/{job['job_id']}/sets?cursor={last + 1}" if last < len(statuses) else None,
+        "next_cursor": str(last + 1) if last < job.get("sets_total", 0) and len(job["sets"]) == limit else None})

@@ -1,4 +1,4 @@
-"""The `result` object of a job, serialized from a `JobView` by the schemas that document it.
+"""The `result` object of a job, serialized from a job view by the schemas that document it.
 
 The job URL nests it, and the pipeline's callback returns it (Flower shows it). The parts that sum
 up the whole job (`generation_summary`, `retry_info`, ...) read the same view as the result.
@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from movie_gen.jobs.job_view import RETRY_ENDPOINT, JobView
+from movie_gen.jobs.job_view import RETRY_ENDPOINT, job_view
 
 
 class Derived(fields.Nested):
@@ -134,4 +134,4 @@ class ResultSchema(Schema):
 
 def result_of(job: dict[str, Any]) -> dict[str, Any]:
     """The whole `result` of a job record, with every attempt (what the callback returns)."""
-    return ResultSchema().dump(JobView(job))
+    return ResultSchema().dump(job_view(job))

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from movie_gen.jobs.cancellation import CancelConflict, cancel_job
-from movie_gen.jobs.job_view import JobView, progress_of
+from movie_gen.jobs.job_view import job_view, progress_of
 from movie_gen.jobs.submit import find_job
 from movie_gen.store.units import read_status_line
 from movie_gen.story.script import assemble_script
@@ -108,7 +108,7 @@ class JobSets(MethodView):
         job = find_job(_services(), job_id, current_owner(), query["cursor"], query["limit"])
         if job is None:
             abort(404, message=f"No job with id {job_id!r}.")
-        return JobView(job, limit=query["limit"])
+        return job_view(job, limit=query["limit"])
 
 
 @blp.route("/jobs/<job_id>/cancel")
