@@ -16,7 +16,7 @@ from movie_gen.execution.retry_policy import unit_task_options
 from movie_gen.jobs.assembly import finish_job
 from movie_gen.jobs.retries import run_due_retries
 from movie_gen.services import get_services, use_worker_services
-from movie_gen.store.job_model import OUTLINING, SET_SUCCESS
+from movie_gen.store.job_model import JobState, UnitStatus
 
 from . import app
 from .unit_task import UnitTask
@@ -45,24 +45,24 @@ def story_bible(self, job_id: str, slot_at: int | None = None, attempt: int = 1)
     svc = get_services()
 
     def write(unit, number: int) -> dict[str, Any]:
-        svc.store.advance_state(job_id, OUTLINING)
+        svc.store.advance_state(job_id, JobState.OUTLINING)
         return {"title": generation.write_bible(svc, job_id, number, self.request.id,
                                                 unit.lease)["title"]}
 
     done = self.run_unit(svc, job_id, None, slot_at, attempt, write)
     record = done.get("record") or {}
-    if record.get("status") != SET_SUCCESS:
+    if record.get("status") != UnitStatus.SUCCESS:
         return {"job_id": job_id, "status": done.get("status", record.get("status"))}
     run = int(record.get("run", 1))
     if svc.store.is_cancelled(job_id):
-        return {"job_id": job_id, "status": SET_SUCCESS}  # the job ended when it was cancelled
+        return {"job_id": job_id, "status": UnitStatus.SUCCESS}  # the job ended when it was cancelled
     if svc.store.mark_sets_sent(job_id, run):  # once per run, also when this message is redelivered
         try:
             send_sets(app, job_id, run, svc.store.set_task_ids(job_id))
         except BaseException:
             svc.store.clear_sets_sent(job_id, run)  # a retry of this task sends them
             raise
-    return {"job_id": job_id, "status": SET_SUCCESS}
+    return {"job_id": job_id, "status": UnitStatus.SUCCESS}
 
 
 @app.task(name=SET_TASK, **UNIT_TASK)

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from movie_gen.errors import LeaseLost, MovieGenError
-from movie_gen.store.job_model import SET_FAILED, SET_RETRYING, SET_RUNNING, now_iso
+from movie_gen.store.job_model import UnitStatus, now_iso
 from movie_gen.store.job_store import JobStore
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def start(store: JobStore, job_id: str, set_number: int | None, record: dict[str
     lost = sum(1 for entry in same if entry.get("outcome") == WORKER_LOST)
     record["attempts"].append({"run": run, "attempt": attempt, "delivery": len(same) + 1,
                                "started_at": now_iso()})
-    record["status"] = SET_RUNNING
+    record["status"] = UnitStatus.RUNNING
     record["task_id"] = task_id
     record.pop("error", None)
     code = store.claim_attempt(job_id, set_number, record, task_id, run, attempt, lease)
@@ -85,7 +85,7 @@ def finish(store: JobStore, job_id: str, set_number: int | None, record: dict[st
 def will_retry(store: JobStore, job_id: str, set_number: int | None, record: dict[str, Any],
                error: BaseException, error_class: str, delay_s: float,
                lease: tuple[str, str] | None = None) -> dict[str, Any]:
-    return finish(store, job_id, set_number, record, status=SET_RETRYING, error=error,
+    return finish(store, job_id, set_number, record, status=UnitStatus.RETRYING, error=error,
                   error_class=error_class, delay_s=delay_s, lease=lease)
 
 
@@ -102,5 +102,5 @@ def give_up(store: JobStore, job_id: str, set_number: int | None, record: dict[s
             lease: tuple[str, str] | None = None) -> dict[str, Any]:
     """The unit failed for good: its record carries the reason and the number of attempts."""
     message = failure_message(set_number, record, error)
-    return finish(store, job_id, set_number, record, status=SET_FAILED, error=error,
+    return finish(store, job_id, set_number, record, status=UnitStatus.FAILED, error=error,
                   error_class=error_class, error_message=message, lease=lease)

@@ -25,14 +25,7 @@ from movie_gen.execution.attempts import WORKER_LOST
 from movie_gen.execution.leases import holder_is_dead, lease_key
 from movie_gen.execution.unit_attempt import UnitFailed
 from movie_gen.services import Services
-from movie_gen.store.job_model import (
-    FINAL_STATES,
-    SET_FAILED,
-    SET_PENDING,
-    SET_RETRYING,
-    SET_RUNNING,
-    now_iso,
-)
+from movie_gen.store.job_model import FINAL_STATES, UNFINISHED, UnitStatus, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +59,7 @@ def refuse_if_dead_lettered(task: Task, svc: Services, job_id: str, set_number: 
             return
         record = context["record"]
         if record.get("task_id") not in (None, task.request.id) or \
-                record["status"] not in (SET_PENDING, SET_RETRYING, SET_RUNNING):
+                record["status"] not in UNFINISHED:
             return
         if _live_holder(svc, job_id, set_number):
             log.info("dead-lettered message of a unit that a live attempt holds: left to it", extra=where)
@@ -78,8 +71,8 @@ def refuse_if_dead_lettered(task: Task, svc: Services, job_id: str, set_number: 
         reason = (f"delivered {lost} time{'s' if lost != 1 else ''}; its worker was lost every time "
                   "(x-delivery-limit)")
         message = f"Failed to generate {what}: {reason}"
-        if svc.store.update_unit_if(job_id, set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
-                                    SET_FAILED, record=_failed(record, reason, message),
+        if svc.store.update_unit_if(job_id, set_number, UNFINISHED,
+                                    UnitStatus.FAILED, record=_failed(record, reason, message),
                                     expected=record):
             log.error("%s; dead-lettered by the broker, not run again", message,
                       extra={**where, "queue": deaths[0].get("queue")})

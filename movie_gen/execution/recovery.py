@@ -27,7 +27,7 @@ from celery import states as celery_states
 from movie_gen.execution.canvas import BIBLE_TASK, SET_TASK
 from movie_gen.execution.leases import WATCH, holder_is_dead, lease_key, watch
 from movie_gen.services import Services
-from movie_gen.store.job_model import BIBLE_UNIT, FINAL_STATES, SET_FAILED, SET_RUNNING
+from movie_gen.store.job_model import BIBLE_UNIT, FINAL_STATES, UnitStatus
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +73,13 @@ def _send_again_if_lost(svc: Services, app: Celery, job_id: str, set_number: int
     if context is None or context["state"] in FINAL_STATES:
         return False  # gone, or the job has ended: nothing may write this unit any more
     record = context["record"]
-    if record["status"] != SET_RUNNING or not _worker_gone(svc, job_id, set_number):
+    if record["status"] != UnitStatus.RUNNING or not _worker_gone(svc, job_id, set_number):
         return False  # it ended, waits for a message that is not lost, or its worker lives
     where = {"job_id": job_id, "set_number": set_number}
     meta = app.backend.get_task_meta(record.get("task_id"))
     if meta.get("status") in celery_states.PROPAGATE_STATES:  # e.g. killed at the hard time limit
         error = f"the task ended without an outcome: {meta.get('result')!r}"
-        svc.store.update_unit_if(job_id, set_number, (SET_RUNNING,), SET_FAILED,
+        svc.store.update_unit_if(job_id, set_number, (UnitStatus.RUNNING,), UnitStatus.FAILED,
                                  record={**record, "error_message": error}, expected=record)
         log.warning("unit's task already failed (%s): recorded failed, not sent again",
                     meta.get("status"), extra=where)

@@ -28,14 +28,7 @@ from movie_gen.execution import attempts
 from movie_gen.execution.leases import UnitLease
 from movie_gen.execution.retry_policy import attempts_allowed, error_class, may_retry
 from movie_gen.services import Services
-from movie_gen.store.job_model import (
-    SET_CANCELLED,
-    SET_FAILED,
-    SET_PENDING,
-    SET_RETRYING,
-    SET_RUNNING,
-    SET_SUCCESS,
-)
+from movie_gen.store.job_model import UNFINISHED, UnitStatus
 
 log = logging.getLogger(__name__)
 
@@ -101,20 +94,20 @@ def finished_outcome(unit: Unit) -> dict[str, Any] | None:
     if record.get("task_id") not in (None, unit.task_id):
         log.info("message of an earlier run ignored", extra=unit.where)
         return {"set_number": unit.set_number, "status": "superseded"}
-    if record["status"] in (SET_SUCCESS, SET_FAILED, SET_CANCELLED):
-        if record["status"] == SET_FAILED:
+    if record["status"] in (UnitStatus.SUCCESS, UnitStatus.FAILED, UnitStatus.CANCELLED):
+        if record["status"] == UnitStatus.FAILED:
             raise UnitFailed(record.get("error_message") or "failed")
         return {"set_number": unit.set_number, "status": record["status"]}
     if context.get("quota_not_before"):  # the quota ran out in another unit: no call is made
         message = f"Set {unit.set_number} was not attempted: {context['quota_error']}" \
             if unit.set_number is not None else f"The story bible was not attempted: {context['quota_error']}"
-        svc.store.update_unit_if(unit.job_id, unit.set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
-                                 SET_FAILED, record={**record, "error_message": message}, expected=record)
+        svc.store.update_unit_if(unit.job_id, unit.set_number, UNFINISHED, UnitStatus.FAILED,
+                                 record={**record, "error_message": message}, expected=record)
         raise UnitFailed(message)
     if context.get("cancelled_at"):  # `running` here means an earlier delivery died mid-attempt
-        svc.store.update_unit_if(unit.job_id, unit.set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
-                                 SET_CANCELLED)
-        return {"set_number": unit.set_number, "status": SET_CANCELLED}
+        svc.store.update_unit_if(unit.job_id, unit.set_number, UNFINISHED,
+                                 UnitStatus.CANCELLED)
+        return {"set_number": unit.set_number, "status": UnitStatus.CANCELLED}
     return None
 
 
@@ -133,9 +126,9 @@ def run_attempt(unit: Unit, attempt: int, work: Callable[[int], dict[str, Any]])
     code, record, lost = attempts.start(svc.store, job_id, set_number, context["record"], attempt,
                                         unit.task_id, unit.fence)
     if code == -3:  # cancelled between the check and the claim (`running`: its worker died)
-        svc.store.update_unit_if(job_id, set_number, (SET_PENDING, SET_RETRYING, SET_RUNNING),
-                                 SET_CANCELLED)
-        return {**context["record"], "status": SET_CANCELLED}
+        svc.store.update_unit_if(job_id, set_number, UNFINISHED,
+                                 UnitStatus.CANCELLED)
+        return {**context["record"], "status": UnitStatus.CANCELLED}
     if code == 0:
         raise NothingToClaim(f"attempt {attempt} was claimed already, or the unit has moved on")
     if lost >= svc.settings.delivery_limit:
@@ -150,7 +143,7 @@ def run_attempt(unit: Unit, attempt: int, work: Callable[[int], dict[str, Any]])
         exc = _as_domain_error(raw)
         retry = may_retry(context, attempt, exc)
         if retry and svc.store.is_cancelled(job_id):
-            return attempts.finish(svc.store, job_id, set_number, record, status=SET_CANCELLED,
+            return attempts.finish(svc.store, job_id, set_number, record, status=UnitStatus.CANCELLED,
                                    error=exc, error_class=error_class(exc), lease=unit.fence)
         if retry:
             exc.pending_retry = PendingRetry(unit, record, error_class(exc), attempt)  # type: ignore[attr-defined]
@@ -158,7 +151,7 @@ def run_attempt(unit: Unit, attempt: int, work: Callable[[int], dict[str, Any]])
         if isinstance(exc, QuotaExhausted):  # no other unit of the job calls the model now
             svc.store.stop_for_quota(job_id, exc.not_before_iso, quota_message(exc.not_before_iso))
         return _fail(unit, record, exc)
-    return attempts.finish(svc.store, job_id, set_number, record, status=SET_SUCCESS,
+    return attempts.finish(svc.store, job_id, set_number, record, status=UnitStatus.SUCCESS,
                            lease=unit.fence, **fields)
 
 

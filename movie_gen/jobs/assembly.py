@@ -12,29 +12,18 @@ from movie_gen.jobs.result_schema import result_of
 from movie_gen.services import Services
 from movie_gen.storage.files import write_json_atomic
 from movie_gen.storage.metadata import metadata_snapshot
-from movie_gen.store.job_model import (
-    CANCELLED,
-    COMPLETED,
-    FAILED,
-    PARTIAL,
-    SET_FAILED,
-    SET_PENDING,
-    SET_RETRYING,
-    SET_RUNNING,
-    SET_SUCCESS,
-    now_iso,
-)
+from movie_gen.store.job_model import UNFINISHED, JobState, UnitStatus, now_iso
 
 log = logging.getLogger(__name__)
 def final_state(job: dict[str, Any]) -> str:
     """cancelled if asked; completed when every set succeeded, failed when none did, else partial."""
     if job.get("cancelled_at"):
-        return CANCELLED
+        return JobState.CANCELLED
     statuses = set_statuses(job)
-    succeeded = sum(1 for status in statuses.values() if status == SET_SUCCESS)
+    succeeded = sum(1 for status in statuses.values() if status == UnitStatus.SUCCESS)
     if succeeded == len(statuses) and job.get("bible"):
-        return COMPLETED
-    return PARTIAL if succeeded else FAILED
+        return JobState.COMPLETED
+    return JobState.PARTIAL if succeeded else JobState.FAILED
 
 
 def write_metadata(svc: Services, job: dict[str, Any]) -> None:
@@ -102,18 +91,17 @@ def _fail_unfinished(svc: Services, job: dict[str, Any], error: str) -> bool:
     Each unit is changed by compare-and-set on the record just read, so an attempt that wrote
     meanwhile is read again rather than overwritten (a few times at most).
     """
-    unfinished = (SET_PENDING, SET_RUNNING, SET_RETRYING)
     marked = False
     units = [(s["set_number"], f"Set {s['set_number']} did not finish: {error}")
-             for s in job["sets"] if s["status"] in unfinished]
-    if (job.get("bible_record") or {}).get("status", SET_PENDING) in unfinished:
+             for s in job["sets"] if s["status"] in UNFINISHED]
+    if (job.get("bible_record") or {}).get("status", UnitStatus.PENDING) in UNFINISHED:
         units.append((None, f"The story bible did not finish: {error}"))
     for number, message in units:
         for _ in range(5):
             record = svc.store.get_record(job["job_id"], number)
-            if record is None or record.get("status") not in unfinished:
+            if record is None or record.get("status") not in UNFINISHED:
                 break
-            if svc.store.update_unit_if(job["job_id"], number, unfinished, SET_FAILED,
+            if svc.store.update_unit_if(job["job_id"], number, UNFINISHED, UnitStatus.FAILED,
                                         record={**record, "error_message": message}, expected=record):
                 marked = True
                 break

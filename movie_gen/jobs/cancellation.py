@@ -14,10 +14,10 @@ from celery import Celery
 
 from movie_gen.jobs.assembly import finish_job
 from movie_gen.services import Services
-from movie_gen.store.job_model import SET_CANCELLED, SET_PENDING, SET_RETRYING
+from movie_gen.store.job_model import UnitStatus
 
 log = logging.getLogger(__name__)
-NOT_STARTED = (SET_PENDING, SET_RETRYING)
+NOT_STARTED = (UnitStatus.PENDING, UnitStatus.RETRYING)
 
 
 class CancelConflict(Exception):
@@ -38,8 +38,8 @@ def cancel_job(svc: Services, celery: Celery, job: dict[str, Any]) -> dict[str, 
     if task_ids:
         celery.control.revoke(task_ids)
     for record in job["sets"]:  # only those still waiting: a set may have finished meanwhile
-        svc.store.update_unit_if(job_id, record["set_number"], NOT_STARTED, SET_CANCELLED)
-    svc.store.update_unit_if(job_id, None, NOT_STARTED, SET_CANCELLED)
+        svc.store.update_unit_if(job_id, record["set_number"], NOT_STARTED, UnitStatus.CANCELLED)
+    svc.store.update_unit_if(job_id, None, NOT_STARTED, UnitStatus.CANCELLED)
     log.info("job cancelling; %d waiting tasks revoked", len(task_ids), extra={"job_id": job_id})
     return finish_if_cancelled(svc, job_id)
 

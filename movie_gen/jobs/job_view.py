@@ -13,14 +13,7 @@ from marshmallow import missing
 from movie_gen.config.settings import Settings
 from movie_gen.jobs.retries import stalled_seconds
 from movie_gen.storage.metadata import token_usage
-from movie_gen.store.job_model import (
-    COMPLETED,
-    FINAL_STATES,
-    SET_CANCELLED,
-    SET_FAILED,
-    SET_PENDING,
-    SET_SUCCESS,
-)
+from movie_gen.store.job_model import FINAL_STATES, JobState, UnitStatus
 from movie_gen.story.story_bible import set_sizes
 
 RETRY_ENDPOINT = "/retry-failed-story-sets"
@@ -50,16 +43,17 @@ def set_statuses(job: dict[str, Any]) -> dict[int, str]:
 
 def progress_of(statuses: list[str]) -> dict[str, int]:
     """Counts of sets by outcome, as the job URL's `progress` gives them."""
-    done = {s: statuses.count(s) for s in (SET_SUCCESS, SET_FAILED, SET_CANCELLED)}
-    return {"sets_total": len(statuses), "sets_succeeded": done[SET_SUCCESS],
-            "sets_failed": done[SET_FAILED], "sets_cancelled": done[SET_CANCELLED],
+    done = {s: statuses.count(s) for s in (UnitStatus.SUCCESS, UnitStatus.FAILED, UnitStatus.CANCELLED)}
+    return {"sets_total": len(statuses), "sets_succeeded": done[UnitStatus.SUCCESS],
+            "sets_failed": done[UnitStatus.FAILED], "sets_cancelled": done[UnitStatus.CANCELLED],
             "sets_pending": len(statuses) - sum(done.values())}
 
 
 def unit_view(record: dict[str, Any], history: bool = True) -> View:
     """One set (or the story bible): its attempt count, and what its outcome shows."""
-    status, attempts, usage = record.get("status", SET_PENDING), record.get("attempts", []), record.get("token_usage")
-    ok = status == SET_SUCCESS
+    status, attempts = record.get("status", UnitStatus.PENDING), record.get("attempts", [])
+    usage = record.get("token_usage")
+    ok = status == UnitStatus.SUCCESS
     return View(record, {
         "status": status, "attempts": len(attempts), "attempt_history": attempts if history else missing,
         "segments_requested": record["last_segment"] - record["first_segment"] + 1
@@ -68,7 +62,7 @@ def unit_view(record: dict[str, Any], history: bool = True) -> View:
         "token_usage": usage if ok and usage is not None else missing,
         "file_path": (record.get("file_path") or missing) if ok else missing,
         "error": record.get("error_message") or record.get("last_error", "failed")
-        if status == SET_FAILED else missing})
+        if status == UnitStatus.FAILED else missing})
 
 
 def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | None = None,
@@ -77,8 +71,8 @@ def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | 
     statuses, request = set_statuses(job), job["request"]
     counts = job.get("set_attempts") or {s["set_number"]: len(s.get("attempts", [])) for s in job["sets"]}
     plans = set_sizes(request["total_segments"], request["segments_per_set"])
-    numbers = {status: sorted(n for n, s in statuses.items() if s == status)
-               for status in (SET_SUCCESS, SET_FAILED, SET_CANCELLED)}
+    succeeded, failed, cancelled = (sorted(n for n, s in statuses.items() if s == status)
+                                    for status in (UnitStatus.SUCCESS, UnitStatus.FAILED, UnitStatus.CANCELLED))
     retried = (job.get("retry") or {}).get("retried_sets", [])
     idle = stalled_seconds(job, settings) if settings else None
     quota, stem = job.get("quota_not_before"), job.get("file_stem")
@@ -87,15 +81,15 @@ def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | 
         "links": links or missing, "status_url": links["self"] if links else missing,
         "progress": progress_of(list(statuses.values())),
         "stalled": missing if idle is None else {"idle_s": round(idle), "message": STALLED},
-        "success": job.get("state") == COMPLETED,
+        "success": job.get("state") == JobState.COMPLETED,
         "logline": job["bible"]["logline"] if job.get("bible") else missing,
         "sets": [unit_view(s, history) for s in job["sets"]],
         "story_bible": unit_view(job.get("bible_record") or {}, history),
-        "segments_generated": sum(plans.get(n, 0) for n in numbers[SET_SUCCESS]),
-        "failed_numbers": numbers[SET_FAILED], "cancelled_numbers": numbers[SET_CANCELLED] or missing,
-        "can_retry": bool(numbers[SET_FAILED] or numbers[SET_CANCELLED]) and job.get("state") in FINAL_STATES,
+        "segments_generated": sum(plans.get(n, 0) for n in succeeded),
+        "failed_numbers": failed, "cancelled_numbers": cancelled or missing,
+        "can_retry": bool(failed or cancelled) and job.get("state") in FINAL_STATES,
         "retry_results": [{"set_number": n, "status": statuses[n],
-                           "segments_generated": plans.get(n, 0) if statuses[n] == SET_SUCCESS else 0}
+                           "segments_generated": plans.get(n, 0) if statuses[n] == UnitStatus.SUCCESS else 0}
                           for n in retried if n in statuses] if job.get("retry") else missing,
         "not_before": quota or missing, "scheduled_at": job.get("retry_scheduled_at") or missing,
         "token_usage": token_usage(job),
@@ -106,4 +100,5 @@ def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | 
         "warnings": job.get("warnings") or missing,
         "sets_next": missing if not links else
         f"/jobs/{job['job_id']}/sets?cursor={last + 1}" if last < len(statuses) else None,
-        "next_cursor": str(last + 1) if last < job.get("sets_total", 0) and len(job["sets"]) == limit else None})
+        "next_cursor": str(last + 1) if last < job.get("sets_total", 0) and len(job["sets"]) == limit
+        else None})

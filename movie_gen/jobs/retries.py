@@ -11,20 +11,7 @@ from celery import Celery
 from movie_gen.config.settings import Settings
 from movie_gen.execution.canvas import enqueue_job, new_task_id
 from movie_gen.services import Services
-from movie_gen.store.job_model import (
-    FAILED,
-    FINAL_STATES,
-    GENERATING,
-    OUTLINING,
-    SET_CANCELLED,
-    SET_FAILED,
-    SET_PENDING,
-    SET_RETRYING,
-    SET_RUNNING,
-    SET_SUCCESS,
-    now_iso,
-    parse_timestamp,
-)
+from movie_gen.store.job_model import FINAL_STATES, JobState, UnitStatus, now_iso, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +39,7 @@ def start_retry(svc: Services, celery: Celery, job_id: str, max_retries: int) ->
     if not svc.store.begin_run(job_id, run, stalled, retry=retry, max_retries=str(max_retries),
                                error="", cancelled_at="", quota_not_before="", quota_error="",
                                retry_scheduled_at="",
-                               state=GENERATING if job.get("bible") else OUTLINING):
+                               state=JobState.GENERATING if job.get("bible") else JobState.OUTLINING):
         raise RetryConflict("a retry of this job is already running")
     task_ids = {n: new_task_id() for n in failed}
     records = {s["set_number"]: s for s in job["sets"]}
@@ -69,7 +56,7 @@ def start_retry(svc: Services, celery: Celery, job_id: str, max_retries: int) ->
     try:
         enqueue_job(celery, job_id, run + 1, task_ids, bible_task_id)
     except Exception as exc:  # the broker is down: end the job rather than leave it "generating"
-        svc.store.set_state(job_id, FAILED, error=f"could not enqueue the retry: {exc}")
+        svc.store.set_state(job_id, JobState.FAILED, error=f"could not enqueue the retry: {exc}")
         raise
     log.info("retry queued for sets %s", failed, extra={"job_id": job_id})
     return failed
@@ -118,8 +105,8 @@ def _reset_unit(svc: Services, job_id: str, number: int | None, record: dict[str
     fresh = {k: v for k, v in record.items()
              if k not in ("error_message", "last_error", "segments_count", "file_path")}
     fresh["run"] = record.get("run", 1) + 1
-    not_success = (SET_PENDING, SET_RUNNING, SET_RETRYING, SET_FAILED, SET_CANCELLED)
-    return svc.store.update_unit_if(job_id, number, not_success, SET_PENDING, record=fresh,
+    not_success = tuple(s for s in UnitStatus if s != UnitStatus.SUCCESS)
+    return svc.store.update_unit_if(job_id, number, not_success, UnitStatus.PENDING, record=fresh,
                                     task_id=task_id)
 
 
@@ -127,9 +114,9 @@ def _is_live(record: dict[str, Any], settings: Settings) -> bool:
     """Whether a running or retrying unit can still be making progress."""
     last = (record.get("attempts") or [{}])[-1]
     now = time.time()
-    if record.get("status") == SET_RUNNING:
+    if record.get("status") == UnitStatus.RUNNING:
         return now - parse_timestamp(last.get("started_at")) < settings.task_time_limit_s + 60
-    if record.get("status") == SET_RETRYING:
+    if record.get("status") == UnitStatus.RETRYING:
         due = parse_timestamp(last.get("finished_at")) + float(last.get("delay_s") or 0)
         return now < due + settings.task_time_limit_s + 60
     return False
@@ -153,7 +140,7 @@ def _check_retryable(job: dict[str, Any], settings: Settings) -> list[int]:
         raise RetryConflict("a set of this job is still running; retry once it has finished")
     if not job.get("bible"):
         return [s["set_number"] for s in job["sets"]]
-    failed = [s["set_number"] for s in job["sets"] if s["status"] != SET_SUCCESS]
+    failed = [s["set_number"] for s in job["sets"] if s["status"] != UnitStatus.SUCCESS]
     if not failed:
         raise RetryConflict("nothing to retry: every set of this job succeeded")
     return failed

@@ -11,7 +11,7 @@ from celery import Celery
 from movie_gen.execution.canvas import enqueue_job, new_task_id
 from movie_gen.services import Services
 from movie_gen.storage import durable_record
-from movie_gen.store.job_model import FINAL_STATES, SET_FAILED, SET_SUCCESS, new_job_id
+from movie_gen.store.job_model import FINAL_STATES, UnitStatus, new_job_id
 from movie_gen.story.story_bible import plan_sets
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,10 @@ def _settle_unfinished(svc: Services, snapshot: dict[str, Any]) -> None:
     snapshot.update(state="failed", error="the job's live record was lost before it finished; retry it")
     usage = snapshot.setdefault("token_usage", {})
     bible = snapshot.get("bible_record") or {}
-    bible["status"] = SET_SUCCESS if snapshot.get("bible") else SET_FAILED
+    bible["status"] = UnitStatus.SUCCESS if snapshot.get("bible") else UnitStatus.FAILED
     snapshot["bible_record"] = bible
     for record in snapshot.get("sets", []):
-        if record.get("status") == SET_SUCCESS:
+        if record.get("status") == UnitStatus.SUCCESS:
             continue
         found = snapshot.get("file_stem") and durable_record.set_on_disk(
             svc.settings.output_root, snapshot, record["set_number"])
@@ -88,7 +88,7 @@ def _settle_unfinished(svc: Services, snapshot: dict[str, Any]) -> None:
             for name in ("prompt_tokens", "completion_tokens"):
                 usage[name] = usage.get(name, 0) + int(found["token_usage"].get(name, 0))
             usage["model_calls"] = usage.get("model_calls", 0) + int(found["token_usage"].get("model_calls", 1))
-            record.update(status=SET_SUCCESS, file_path=found["file_path"],
+            record.update(status=UnitStatus.SUCCESS, file_path=found["file_path"],
                           segments_count=found["segments_count"])
-        elif record.get("status") != SET_FAILED:
-            record.update(status=SET_FAILED, error_message="lost before it finished")
+        elif record.get("status") != UnitStatus.FAILED:
+            record.update(status=UnitStatus.FAILED, error_message="lost before it finished")

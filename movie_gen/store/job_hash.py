@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from movie_gen.store.job_keys import LUA_PRELUDE, JobKeys, field_pairs
-from movie_gen.store.job_model import CANCELLING, FINAL_STATES, now_iso
+from movie_gen.store.job_model import FINAL_STATES, JobState, now_iso
 
 # ARGV[3..]: field/value pairs of the job hash. Workers never recreate a job that Redis lost.
 WRITE_JOB = LUA_PRELUDE + """
@@ -102,7 +102,7 @@ class JobHash(JobKeys):
 
     def request_cancel(self, job_id: str) -> bool:
         """Mark a running job `cancelling`; False when it has already ended or is being cancelled."""
-        return bool(self._run(IF_RUNNING, job_id, "cancelled_at", now_iso(), "state", CANCELLING))
+        return bool(self._run(IF_RUNNING, job_id, "cancelled_at", now_iso(), "state", JobState.CANCELLING))
 
     def stop_for_quota(self, job_id: str, not_before: str, message: str) -> None:
         """The model's quota is spent: the job's remaining units fail without a call."""

@@ -56,6 +56,7 @@ STATES = tuple(JobState)
 # A job has ended when only a new run leaves its state; a job seen final never changes otherwise.
 FINAL_STATES = tuple(s for s in JobState if TRANSITIONS[s] <= RUN_STARTS)
 WAITING = (SET_PENDING, SET_RETRYING)  # a unit that may start an attempt
+UNFINISHED = (*WAITING, SET_RUNNING)  # a unit without an outcome yet
 # The status line's code of each status (three characters per set: code, then attempt count).
 STATUS_CODES = dict(zip(UnitStatus, "prysfc"))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from movie_gen.store.job_index import JobIndex
 from movie_gen.store.job_keys import LUA_PRELUDE, as_text
-from movie_gen.store.job_model import BIBLE_UNIT, QUEUED, SET_PENDING, now_iso, parse_timestamp, unit_name
+from movie_gen.store.job_model import BIBLE_UNIT, JobState, UnitStatus, now_iso, parse_timestamp, unit_name
 from movie_gen.store.units import decode_unit, encode_unit, read_status_line, status_line, unit_fields
 
 _JSON_FIELDS = ("request", "bible", "retry", "warnings")
@@ -41,12 +41,12 @@ class JobRecords(JobIndex):
                bible_record: dict[str, Any] | None = None) -> None:
         """Store a new job in state `queued` with one pending record per set."""
         now = now_iso()
-        fields = {"job_id": job_id, "state": QUEUED, "created_at": now, "updated_at": now,
+        fields = {"job_id": job_id, "state": JobState.QUEUED, "created_at": now, "updated_at": now,
                   "request": request, "provider": provider, "owner": owner or "",
                   "sets_total": len(set_plans), "tokens_prompt": 0, "tokens_completion": 0,
                   "llm_calls": 0, "run": 1}
-        units = [{**plan, "status": SET_PENDING, "attempts": []} for plan in set_plans]
-        units.append({"status": SET_PENDING, "attempts": [], **(bible_record or {})})
+        units = [{**plan, "status": UnitStatus.PENDING, "attempts": []} for plan in set_plans]
+        units.append({"status": UnitStatus.PENDING, "attempts": [], **(bible_record or {})})
         self._put_whole(job_id, fields, units, synopses=[])
         self._add_to_index(job_id, owner, datetime.now(timezone.utc).timestamp())
 
@@ -63,7 +63,7 @@ class JobRecords(JobIndex):
         if bible:
             fields["bible"] = {k: v for k, v in bible.items() if k != "set_synopses"}
             synopses = bible.get("set_synopses", [])
-        units = [*snapshot.get("sets", []), snapshot.get("bible_record") or {"status": SET_PENDING}]
+        units = [*snapshot.get("sets", []), snapshot.get("bible_record") or {"status": UnitStatus.PENDING}]
         self._put_whole(snapshot["job_id"], fields, units, synopses)
         self._add_to_index(snapshot["job_id"], snapshot.get("owner") or None,
                            parse_timestamp(snapshot.get("created_at")))
@@ -101,7 +101,7 @@ class JobRecords(JobIndex):
             name, _, part = field.partition(":")
             if part == "record":
                 records[name] = decode_unit(units, name)
-        job["bible_record"] = records.pop(BIBLE_UNIT, {"status": SET_PENDING, "attempts": []})
+        job["bible_record"] = records.pop(BIBLE_UNIT, {"status": UnitStatus.PENDING, "attempts": []})
         job["sets"] = sorted(records.values(), key=lambda r: r["set_number"])
         if job.get("bible"):
             job["bible"]["set_synopses"] = sorted((json.loads(s) for s in synopses.values()),

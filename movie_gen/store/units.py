@@ -11,11 +11,11 @@ import json
 from typing import Any, Iterable
 
 from movie_gen.store.job_keys import LUA_PRELUDE, JobKeys
-from movie_gen.store.job_model import BIBLE_UNIT, SET_PENDING, SET_RUNNING, STATUS_CODES, unit_name
+from movie_gen.store.job_model import BIBLE_UNIT, STATUS_CODES, UnitStatus, unit_name
 
 UNIT_FIELDS = ("status", "task_id", "record")  # of each unit in the units hash
 _STATUSES = {code: status for status, code in STATUS_CODES.items()}
-_PENDING = STATUS_CODES[SET_PENDING]
+_PENDING = STATUS_CODES[UnitStatus.PENDING]
 
 # Writes a set's status and attempt count into the status line (the bible has none).
 _UNIT_LUA = LUA_PRELUDE + """
@@ -123,7 +123,7 @@ class Units(JobKeys):
         pipe.get(keys[4])
         pipe.hget(keys[1], f"{BIBLE_UNIT}:status")
         line, bible = pipe.execute()
-        return (line or "")[::3].count(STATUS_CODES[SET_RUNNING]) + (bible == SET_RUNNING)
+        return (line or "")[::3].count(STATUS_CODES[UnitStatus.RUNNING]) + (bible == UnitStatus.RUNNING)
 
     def put_unit_if_owned(self, job_id: str, set_number: int | None, record: dict[str, Any],
                           task_id: str, segments: list[dict[str, Any]] | None = None,
@@ -179,7 +179,8 @@ def _body(record: dict[str, Any]) -> dict[str, Any]:
 
 def encode_unit(unit: str, record: dict[str, Any]) -> dict[str, str]:
     """A unit's record as the fields of the units hash: status, task id, record."""
-    fields = {f"{unit}:status": record.get("status", SET_PENDING), f"{unit}:record": json.dumps(_body(record))}
+    fields = {f"{unit}:status": record.get("status", UnitStatus.PENDING),
+              f"{unit}:record": json.dumps(_body(record))}
     if record.get("task_id"):
         fields[f"{unit}:task_id"] = record["task_id"]
     return fields
@@ -188,7 +189,7 @@ def encode_unit(unit: str, record: dict[str, Any]) -> dict[str, str]:
 def decode_unit(fields: dict[str, str | None], unit: str) -> dict[str, Any]:
     """A unit's record from the fields of the units hash (the inverse of `encode_unit`)."""
     record = json.loads(fields.get(f"{unit}:record") or "{}")
-    record["status"] = fields.get(f"{unit}:status") or SET_PENDING
+    record["status"] = fields.get(f"{unit}:status") or UnitStatus.PENDING
     if fields.get(f"{unit}:task_id"):
         record["task_id"] = fields[f"{unit}:task_id"]
     record.setdefault("attempts", [])
@@ -207,6 +208,6 @@ def read_status_line(line: str, total: int) -> tuple[dict[int, str], dict[int, i
     statuses, counts = {}, {}
     for n in range(1, total + 1):
         chunk = line[3 * (n - 1):3 * n]
-        statuses[n] = _STATUSES.get(chunk[:1], SET_PENDING)
+        statuses[n] = _STATUSES.get(chunk[:1], UnitStatus.PENDING)
         counts[n] = int(chunk[1:] or 0) if chunk[1:].isdigit() else 0
     return statuses, counts

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from movie_gen.services import Services
-from movie_gen.store.job_model import FINAL_STATES, SET_CANCELLED, SET_FAILED, SET_SUCCESS
+from movie_gen.store.job_model import FINAL_STATES, UnitStatus
 
 
 def _segments_from_file(svc: Services, file_path: str) -> list[dict[str, Any]] | None:
@@ -25,11 +25,11 @@ def missing_note(job: dict[str, Any], record: dict[str, Any]) -> str:
     """Why a set's segments are missing, and what to do: "Set 2 failed after 4 attempts; retry with …"."""
     number, status = record["set_number"], record["status"]
     retry = f"retry with movie-gen retry {job['job_id']} (or POST /retry-failed-story-sets)"
-    if status == SET_FAILED:
+    if status == UnitStatus.FAILED:
         run = record.get("run", 1)
         count = sum(1 for a in record.get("attempts", []) if a.get("run", 1) == run)
         return f"Set {number} failed after {count} attempt{'s' if count != 1 else ''}; {retry}"
-    if status == SET_CANCELLED:
+    if status == UnitStatus.CANCELLED:
         return f"Set {number} was cancelled before it was written; {retry}"
     if job.get("state") not in FINAL_STATES:
         return f"Set {number} missing: still being written"
@@ -45,7 +45,7 @@ def assemble_script(svc: Services, job: dict[str, Any]) -> dict[str, Any]:
     stored = svc.store.all_segments(job["job_id"])
     for record in job["sets"]:
         found = None
-        if record["status"] == SET_SUCCESS:
+        if record["status"] == UnitStatus.SUCCESS:
             found = stored.get(record["set_number"])
             if found is None and record.get("file_path"):
                 found = _segments_from_file(svc, record["file_path"])
