@@ -9,6 +9,7 @@ from flask import current_app, request, url_for
 from flask_smorest import abort
 
 from movie_gen.jobs.submit import SETS_PAGE, job_view
+from movie_gen.storage.object_store import add_locations
 from movie_gen.store.job_store import FINAL_STATES
 
 from ..export.formats import FORMATS
@@ -32,6 +33,7 @@ def job_answer(services: Services, job: dict[str, Any], history: bool = False) -
     view = job_view(job, services.settings, history)
     view["links"] = job_links(job["job_id"])
     view["status_url"] = view["result"]["status_url"] = view["links"]["self"]
+    add_locations(services.storage, view["result"], f"{view['links']['self']}/files/")
     return view
 
 

@@ -86,6 +86,20 @@ def _broker_url(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _output(env: Mapping[str, str]) -> dict[str, Any]:
+    """OUTPUT_URL (`s3://bucket/prefix`, or a local directory as a path or `file://` URL), else
+    OUTPUT_ROOT: the local root of the files and the object storage URL ('' for local files)."""
+    url = (env.get("OUTPUT_URL") or "").strip()
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "s3" and url[5:].strip("/"):  # the rest may name a prefix, never a password
+        return {"output_root": Path(env.get("OUTPUT_ROOT") or "output").resolve(), "output_url": url}
+    if scheme not in ("", "file"):
+        raise SettingsError("OUTPUT_URL must be s3://bucket/prefix, a file:// URL or a path, "
+                            f"got {scheme + '://…'!r}")
+    local = url.removeprefix("file://") or env.get("OUTPUT_ROOT") or "output"
+    return {"output_root": Path(local).resolve(), "output_url": ""}
+
+
 STRUCTURED_OUTPUTS = ("auto", "json_schema", "json_object", "prompt")
 TOKEN_PARAMS = ("auto", "both", "max_completion_tokens", "max_tokens")
 
@@ -96,6 +110,7 @@ class Settings:
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     output_root: Path = Path("output")
+    output_url: str = ""  # s3://bucket/prefix: scripts go to object storage, not under output_root
     llm_provider: str = "offline"
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
@@ -166,7 +181,7 @@ class Settings:
             raise SettingsError(f"LOG_FORMAT must be 'text' or 'json', got {log_format!r}")
         return cls(
             redis_url=env.get("REDIS_URL") or cls.redis_url,
-            output_root=Path(env.get("OUTPUT_ROOT") or "output").resolve(),
+            **_output(env),
             llm_provider=provider,
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,

@@ -8,6 +8,7 @@ from flask_smorest import abort
 
 from movie_gen.jobs.cancellation import CancelConflict, cancel_job
 from movie_gen.jobs.submit import find_job, sets_page
+from movie_gen.storage.object_store import add_locations
 from movie_gen.store.records import read_status_line
 from movie_gen.story.script import assemble_script
 
@@ -108,7 +109,9 @@ class JobSets(MethodView):
         job = find_job(_services(), job_id, current_owner(), query["cursor"], query["limit"])
         if job is None:
             abort(404, message=f"No job with id {job_id!r}.")
-        return sets_page(job, query["limit"])
+        page = sets_page(job, query["limit"])
+        add_locations(_services().storage, page, url_for("jobs.Job", job_id=job_id) + "/files/")
+        return page
 
 
 @blp.route("/jobs/<job_id>/cancel")
