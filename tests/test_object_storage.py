@@ -178,7 +178,9 @@ def test_an_unreachable_bucket_makes_a_set_retry_and_the_job_still_completes(sta
     for entry in retried:
         history = entry["attempt_history"]
         assert history[-1]["outcome"] == "success"
-        assert history[0]["error"] == "the output storage did not answer (EndpointConnectionError)"
+        # refused, or cut while a request was on its way; never naming the server (its address)
+        assert history[0]["error"].startswith("the output storage did not answer (")
+        assert "127.0.0.1" not in history[0]["error"]
     assert set(versions(s3, "outage")) >= {s["file_path"] for s in job["result"]["sets"]}
 
 

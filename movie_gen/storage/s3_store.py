@@ -88,31 +88,28 @@ class S3Store:
             return False  # 412: an object is there already
         return True
 
-    def _get(self, key: str) -> Any | None:
+    def _get(self, key: str, whole: bool) -> Any | None:
+        """The object's bytes (`whole`) or its body to stream; None when it is missing, refused
+        for good (no access, no bucket) or not a key of ours."""
         try:
             with _errors(passing=tuple(MISSING_CODES)):
-                return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        except ClientError:
+                body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+                if not whole:
+                    return body
+                with body:
+                    return body.read()  # a connection cut while reading is StorageUnavailable too
+        except (ClientError, OSError, ValueError):
             return None
 
     def read_json(self, key: str) -> Any | None:
+        data = self._get(key, whole=True)
         try:
-            body = self._get(key)
-        except (OSError, ValueError):  # refused (no access, no bucket) or not a key of ours
-            return None
-        if body is None:
-            return None
-        try:
-            with body:
-                return json.loads(body.read())
+            return None if data is None else json.loads(data)
         except ValueError:
             return None
 
     def stream(self, key: str) -> Iterator[bytes] | None:
-        try:
-            body = self._get(key)
-        except (OSError, ValueError):
-            return None
+        body = self._get(key, whole=False)
         if body is None:
             return None
 
