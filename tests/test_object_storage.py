@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import boto3
 import pytest
+import requests
 
 from movie_gen import create_app
 from movie_gen.config.settings import Settings, SettingsError
@@ -23,7 +24,7 @@ from movie_gen.storage.object_store import LocalStore, open_store
 from movie_gen.storage.s3_store import S3Store
 
 from .conftest import Stack
-from .servers import MotoServer, TcpProxy
+from .servers import GunicornServer, MotoServer, TcpProxy
 
 BUCKET, PREFIX = "movie-gen-test", "scripts"
 pytestmark = pytest.mark.timeout(180)
@@ -135,6 +136,17 @@ def test_the_web_serves_exports_and_files_from_the_bucket_with_the_disks_gone(st
                         "TESTING": True}).test_client()
     assert keyed.get(first["download_url"]).status_code == 401
     assert keyed.get(first["download_url"], headers={"Authorization": "Bearer k1"}).status_code == 404
+
+
+def test_the_web_under_gunicorn_and_gevent_streams_a_file_from_the_bucket(stack, finished, tmp_path):
+    # gevent-patched sockets under boto3; a short keep-alive, so that its workers stop at once
+    server = GunicornServer({**stack.env, "HEADER_TIMEOUT_S": "1"}, tmp_path / "gunicorn.log")
+    try:
+        entry = finished["result"]["sets"][-1]
+        response = requests.get(server.base_url + entry["download_url"], timeout=30)
+        assert response.status_code == 200 and response.json()["set_info"]["set_number"] == entry["set_number"]
+    finally:
+        server.stop()
 
 
 def test_a_retry_rewrites_only_the_failed_sets_object(stack, s3):
