@@ -60,7 +60,7 @@ def find_job(svc: Services, job_id: str, owner: str | None = None, first_set: in
 
 
 def _restore(svc: Services, job_id: str) -> dict[str, Any] | None:
-    """The job from its metadata file on disk, put back in Redis after its key expired."""
+    """The job from its metadata file in the output store, put back in Redis after its key expired."""
     snapshot = durable_record.load_snapshot(svc.storage, job_id)
     if snapshot is None:
         return None

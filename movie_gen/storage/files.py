@@ -1,4 +1,5 @@
-"""Files under OUTPUT_ROOT: safe path resolution, atomic JSON writes, one file stem per job."""
+"""File names and local files: safe path resolution and atomic JSON writes under OUTPUT_ROOT, and
+one file stem per job (claimed in any output store)."""
 
 from __future__ import annotations
 

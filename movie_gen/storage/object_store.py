@@ -111,8 +111,8 @@ class LocalStore:
 
 
 def open_store(settings: Settings) -> OutputStore:
-    """The store that OUTPUT_URL names, else the directory OUTPUT_ROOT."""
-    if settings.output_url.startswith("s3://"):
+    """The bucket that OUTPUT_URL names (settings accept only s3:// there), else OUTPUT_ROOT."""
+    if settings.output_url:
         from movie_gen.storage.s3_store import S3Store
 
         return S3Store(settings.output_url)
