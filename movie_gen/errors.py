@@ -32,6 +32,12 @@ class StoreUnavailable(TransientLLMError):
     kind = "store"
 
 
+class StorageUnavailable(TransientLLMError):
+    """The output storage (an S3-compatible server) did not answer, or answered "try later"."""
+
+    kind = "storage_unavailable"
+
+
 class InvalidModelOutput(MovieGenError):
     """The model answered, but its output is unusable (unparseable, truncated, fails validation)."""
 
@@ -74,7 +80,7 @@ class QuotaExhausted(PermanentLLMError):
 
 
 class StorageError(MovieGenError):
-    """Writing a result to disk failed (permission denied, disk full)."""
+    """Writing a result failed for good (permission denied, disk full, no such bucket)."""
 
     kind = "storage"
 

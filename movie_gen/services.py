@@ -7,6 +7,7 @@ from functools import cached_property
 
 from movie_gen.config.settings import Settings, get_settings
 from movie_gen.llm.rate_limit import LLMRateLimiter
+from movie_gen.storage.object_store import OutputStore, open_store
 from movie_gen.store.idempotency import IdempotencyKeys
 from movie_gen.store.job_store import JobStore
 
@@ -15,7 +16,7 @@ from .llm import ScriptWriter, get_writer
 
 @dataclass
 class Services:
-    """Settings plus the job store, the model writer and the global rate limiter."""
+    """Settings plus the job store, the output store, the model writer and the global rate limiter."""
 
     settings: Settings = field(default_factory=get_settings)
     patient_store: bool = False  # workers ride out a Redis restart; the web answers 503 at once
@@ -25,6 +26,10 @@ class Services:
         bound = None if self.patient_store else self.settings.web_redis_connections
         return JobStore.from_url(self.settings.redis_url, self.settings.job_ttl_s, self.patient_store,
                                  max_connections=bound)
+
+    @cached_property
+    def storage(self) -> OutputStore:
+        return open_store(self.settings)
 
     @cached_property
     def writer(self) -> ScriptWriter:

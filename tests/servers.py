@@ -273,3 +273,41 @@ class GunicornServer:
     def stop(self) -> None:
         stop_process(self.proc)
         self.log.close()
+
+
+class MotoServer:
+    """moto's S3 API server (`moto_server`, in memory) on a free port of 127.0.0.1."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        binary = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: requests.get(f"{self.url}/moto-api/data.json", timeout=1).ok, 30, "moto_server")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.log.close()
+
+
+class TcpProxy:
+    """socat forwarding a free port of 127.0.0.1 to `target_port`: stopped, the server behind it
+    is unreachable (connections refused and cut); started again, on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port, self.target_port = free_port(), target_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["socat", f"TCP-LISTEN:{self.port},bind=127.0.0.1,reuseaddr,fork",
+             f"TCP:127.0.0.1:{self.target_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close() or True,
+                   10, "socat to listen")
+
+    def stop(self) -> None:
+        stop_process(self.proc, timeout=5)

@@ -211,17 +211,17 @@ def test_dockerignore_keeps_secrets_and_state_out() -> None:
     assert {".git", ".venv", ".env", "output", "**/__pycache__", ".pytest_cache"} <= ignored
 
 
-def run_config(tmp_path: Path, env_file: Path | None = None,
+def run_config(tmp_path: Path, env_file: Path | None = None, args: tuple[str, ...] = ("-f", str(COMPOSE_FILE)),
                **env: str) -> subprocess.CompletedProcess[str]:
-    """`docker-compose config` on our file, without the caller's .env or secrets (a RabbitMQ
-    password is given unless `env` says otherwise)."""
+    """`docker-compose config` on our file (or the files and profiles of `args`), without the
+    caller's .env or secrets (a RabbitMQ password is given unless `env` says otherwise)."""
     if env_file is None:
         env_file = tmp_path / "empty.env"
         env_file.write_text("")
     base = {k: v for k, v in os.environ.items() if k not in ("FLOWER_BASIC_AUTH", "RABBITMQ_PASSWORD")}
     env = {"RABBITMQ_PASSWORD": "rabbitsecret", **env}
     return subprocess.run(
-        [DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
+        [DOCKER_COMPOSE, *args, "--env-file", str(env_file), "config"],
         cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
 
 
@@ -307,3 +307,44 @@ def test_compose_flower_refuses_its_api_and_metrics_without_credentials(tmp_path
         assert requests.get(base + "/metrics", auth=("admin", "secret"), timeout=10).status_code == 200
     finally:
         stop_process(proc)
+
+
+S3_FILE = ROOT / "docker-compose.s3.yml"
+SEVERAL_MACHINES = ("-f", str(COMPOSE_FILE), "-f", str(S3_FILE), "--profile", "several-machines")
+
+
+def test_the_several_machines_file_documents_its_variables(env_example: dict[str, str]) -> None:
+    text = S3_FILE.read_text()
+    names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", text)) | set(yaml.safe_load(text)["x-s3-env"])
+    assert not names - set(env_example), f"not in .env.example: {sorted(names - set(env_example))}"
+    assert env_example["MINIO_ROOT_PASSWORD"] == ""
+
+
+@needs_docker_compose
+@pytest.mark.timeout(90)
+def test_several_machines_share_no_volume_and_write_to_one_bucket(tmp_path: Path) -> None:
+    from movie_gen.storage.object_store import open_store
+
+    refused = run_config(tmp_path, args=SEVERAL_MACHINES, FLOWER_BASIC_AUTH="admin:secret")
+    assert refused.returncode != 0 and "MINIO_ROOT_PASSWORD" in refused.stderr
+    result = run_config(tmp_path, args=SEVERAL_MACHINES, FLOWER_BASIC_AUTH="admin:secret",
+                        MINIO_ROOT_PASSWORD="miniosecret")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"minio", "minio-bucket", "worker", "worker-2"} <= set(services)
+    assert "mc ready local" in healthcheck(services["minio"])
+    bucket = services["minio-bucket"]["environment"]["S3_BUCKET"]
+    urls = set()
+    for name in ("web", "worker", "worker-2"):
+        service = services[name]
+        assert all(isinstance(v, dict) and v["type"] == "tmpfs" for v in service.get("volumes", [])), name
+        env = {k: str(v) for k, v in service["environment"].items()}
+        assert env["AWS_ENDPOINT_URL"] == "http://minio:9000" and env["AWS_SECRET_ACCESS_KEY"] == "miniosecret"
+        assert services[name]["depends_on"]["minio-bucket"] == {"condition": "service_completed_successfully"}
+        store = open_store(Settings.from_env(env))
+        assert (store.bucket, store.prefix) == (bucket, "scripts")
+        urls.add(env["OUTPUT_URL"])
+    assert urls == {f"s3://{bucket}/scripts"}
+    assert command(services["worker-2"]) == command(services["worker"])
+    alone = yaml.safe_load(run_config(tmp_path, FLOWER_BASIC_AUTH="admin:secret").stdout)["services"]
+    assert alone["worker-2"]["profiles"] == ["several-machines"]  # docker compose up alone: one worker

@@ -58,7 +58,7 @@ def test_api_conforms_to_its_openapi_document(api_schema, real_job_id, method, p
               suppress_health_check=list(HealthCheck))
     def fuzz(case, real):
         if fixed and real:
-            case.path_parameters = fixed
+            case.path_parameters = {**(case.path_parameters or {}), **fixed}
         statuses.append(case.call_and_validate(checks=CHECKS, timeout=60).status_code)
 
     fuzz()

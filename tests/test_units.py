@@ -22,6 +22,7 @@ from movie_gen.storage.files import (
     resolve_under,
     write_json_atomic,
 )
+from movie_gen.storage.object_store import LocalStore
 from movie_gen.store.job_store import JobStore
 from movie_gen.story.segments import validate_segments
 from movie_gen.story.story_bible import SetPlan, plan_sets, validate_bible
@@ -181,9 +182,10 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
 
 
 def test_reserve_stem_never_reuses_another_jobs_name(tmp_path):
-    assert reserve_stem(tmp_path, "My Film!", {"job_id": "a"}, "a") == "My_Film"
-    assert reserve_stem(tmp_path, "My Film?", {"job_id": "b"}, "b") == "My_Film_2"
-    assert reserve_stem(tmp_path, "My Film", {"job_id": "a"}, "a") == "My_Film"  # redelivery
+    files = LocalStore(tmp_path)
+    assert reserve_stem(files, "d", "My Film!", {"job_id": "a"}, "a") == "My_Film"
+    assert reserve_stem(files, "d", "My Film?", {"job_id": "b"}, "b") == "My_Film_2"
+    assert reserve_stem(files, "d", "My Film", {"job_id": "a"}, "a") == "My_Film"  # redelivery
 
 
 @pytest.fixture

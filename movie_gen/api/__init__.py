@@ -28,6 +28,7 @@ def register_api(app: Flask, services: Services) -> MovieGenApi:
     from .generate.resources import blp as generate_blp
     from .health.resources import blp as health_blp
     from .jobs import events as _events  # noqa: F401  (adds GET /jobs/<id>/events to the blueprint)
+    from .jobs import files as _files  # noqa: F401  (adds GET /jobs/<id>/files/<name> to the blueprint)
     from .jobs.resources import blp as jobs_blp
     from .retry.resources import blp as retry_blp
 

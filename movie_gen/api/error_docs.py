@@ -18,7 +18,7 @@ DESCRIPTIONS = {
     422: "The Idempotency-Key was used with another body",
     429: "Too many requests for this API key (or long-polls, or wrong keys); see Retry-After",
     500: "Internal error; the body names a request id",
-    503: "The job store (Redis) is unreachable",
+    503: "The job store (Redis), or the output storage, is unreachable",
 }
 ALWAYS = (401, 429, 500, 503)  # 429: too many wrong keys from one address
 POSTS = (400, 408, 413, 415, 429)

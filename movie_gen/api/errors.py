@@ -11,6 +11,8 @@ from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
+from movie_gen.errors import StorageUnavailable
+
 from .json_body import read_body
 
 log = logging.getLogger(__name__)
@@ -94,14 +96,15 @@ class MovieGenApi(Api):
 
 
 def register_error_handlers(app: Flask) -> None:
-    """JSON for a down job store and for POST bodies that are not JSON."""
+    """JSON for a down job store or output storage, and for POST bodies that are not JSON."""
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
+    @app.errorhandler(StorageUnavailable)
     def _store_unavailable(exc: Exception):
-        log.error("job store unavailable: %s", exc)
-        response = jsonify(error_body(503, "Service Unavailable",
-                                      "The job store (Redis) is unreachable; try again shortly."))
+        what = "The output storage" if isinstance(exc, StorageUnavailable) else "The job store (Redis)"
+        log.error("%s is unavailable: %s", what, exc)
+        response = jsonify(error_body(503, "Service Unavailable", f"{what} is unreachable; try again shortly."))
         response.status_code = 503
         return response
 

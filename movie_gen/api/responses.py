@@ -10,6 +10,7 @@ from flask_smorest import abort
 
 from movie_gen.jobs.job_view import View, job_view
 from movie_gen.jobs.submit import SETS_PAGE
+from movie_gen.storage.object_store import locator
 from movie_gen.store.job_model import FINAL_STATES
 
 from ..export.formats import FORMATS
@@ -29,8 +30,11 @@ def job_links(job_id: str) -> dict[str, Any]:
 
 
 def job_answer(services: Services, job: dict[str, Any], history: bool = False) -> View:
-    """The job with its links, as the JobSchema serializes it; `history` adds every attempt."""
-    return job_view(job, history, job_links(job["job_id"]), services.settings)
+    """The job with its links and its files' locations, as the JobSchema serializes it; `history`
+    adds every attempt."""
+    links = job_links(job["job_id"])
+    files = locator(services.storage, f"{links['self']}/files/")
+    return job_view(job, history, links, services.settings, locate=files)
 
 
 def preferred_wait(body_wait: float | None, default_s: float) -> tuple[float, str | None]:

@@ -49,7 +49,9 @@ def _finish(console: Console, job: dict[str, Any], as_json: bool, output_root: s
         print(json.dumps(result, indent=2))
     else:
         console.print(sets_table(job))
-        if result.get("metadata_file"):
+        if result.get("metadata_file_url"):  # object storage (OUTPUT_URL)
+            console.print(f"Files: {result['metadata_file_url'].rsplit('/', 1)[0]}/")
+        elif result.get("metadata_file"):
             console.print(f"Files: {os.path.join(output_root, os.path.dirname(result['metadata_file']))}")
     if job["state"] == "completed":
         return 0

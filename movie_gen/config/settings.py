@@ -73,6 +73,14 @@ def _broker_scheme(url: str) -> None:
                               f"got {scheme or 'no scheme'!r}")
 
 
+def _output_url(url: str) -> None:
+    """`s3://bucket/prefix`, or a local directory as a path or `file://` URL (its scheme only is
+    echoed)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("", "file") and not (scheme == "s3" and url[5:].strip("/")):
+        raise ValidationError(f"must be s3://bucket/prefix, a file:// URL or a path, got {scheme + '://…'!r}")
+
+
 def _env(default: Any, reader: fields.Field, **kwargs: Any) -> Any:
     """A setting: its default and the marshmallow field that reads its variable."""
     return field(default=default, metadata={"env": reader}, **kwargs)
@@ -84,6 +92,8 @@ class Settings:
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     output_root: Path = _env(Path("output"), fields.Function(deserialize=Path))
+    # s3://bucket/prefix: scripts go to object storage ('' after from_env for a local directory)
+    output_url: str = _env("", fields.String(validate=_output_url))
     # unset: "openai" when OPENAI_API_KEY is set (see from_env)
     llm_provider: str = _env("offline", _one_of("openai", "offline",
                                                 error="must be 'openai' or 'offline', got {input!r}"))
@@ -155,6 +165,10 @@ class Settings:
             raise SettingsError("; ".join(f"{name} {' '.join(problems)}"
                                           for name, problems in error.messages.items())) from None
         settings = cls(**values)
+        local = settings.output_url and not settings.output_url.lower().startswith("s3://")
+        if local:  # OUTPUT_URL names a local directory: it is the root of the files
+            directory = Path(settings.output_url.removeprefix("file://"))
+            settings = settings.replace(output_url="", output_root=directory)
         return settings.replace(
             llm_provider=values.get("llm_provider", "openai" if settings.openai_api_key else "offline"),
             api_url=values.get("api_url", f"http://127.0.0.1:{settings.web_port}").rstrip("/"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from movie_gen.errors import LeaseLost, MovieGenError, PermanentLLMError, StorageError
@@ -12,8 +10,9 @@ from movie_gen.llm.feedback import validation_feedback
 from movie_gen.llm.writer import CallContext
 from movie_gen.services import Services
 from movie_gen.storage import durable_record
-from movie_gen.storage.files import UnsafePath, reserve_stem, resolve_under, set_file_name, write_json_atomic
+from movie_gen.storage.files import UnsafePath, join, reserve_stem, set_file_name
 from movie_gen.storage.metadata import metadata_snapshot
+from movie_gen.storage.object_store import OutputStore
 from movie_gen.story.segments import validate_segments
 from movie_gen.story.story_bible import SetPlan, validate_bible
 
@@ -26,10 +25,10 @@ def load_job(svc: Services, job_id: str) -> dict[str, Any]:
     return job
 
 
-def output_dir(svc: Services, job: dict[str, Any]) -> Path:
-    """The job's directory under OUTPUT_ROOT, checked again at write time (symlinks may move)."""
+def output_dir(svc: Services, job: dict[str, Any]) -> str:
+    """The job's directory in the output store, checked again at write time (symlinks may move)."""
     try:
-        return resolve_under(svc.settings.output_root, job["request"]["output_directory"])
+        return svc.storage.directory(job["request"]["output_directory"])
     except UnsafePath as exc:
         raise StorageError(f"output_directory {exc}") from None
 
@@ -74,10 +73,8 @@ def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = 
         job["bible"], job["title"] = bible, bible["title"]
         try:
             directory = output_dir(svc, job)
-            stem = reserve_stem(directory, bible["title"], metadata_snapshot(job), job_id)
-            root = Path(svc.settings.output_root).resolve()
-            metadata_file = (directory / f"{stem}_metadata.json").relative_to(root).as_posix()
-            durable_record.remember(root, job_id, metadata_file)
+            stem = reserve_stem(svc.storage, directory, bible["title"], metadata_snapshot(job), job_id)
+            durable_record.remember(svc.storage, job_id, join(directory, f"{stem}_metadata.json"))
         except OSError as exc:
             raise StorageError(f"cannot write the metadata file: {exc}") from None
     saved = svc.store.save_bible_if_owned(job_id, bible, stem, task_id,
@@ -107,8 +104,8 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,
     plan = SetPlan(set_number, record["first_segment"], record["last_segment"])
     request = job["request"]
     roster = [c["id"] for c in bible["characters"]]
-    path = output_dir(svc, job) / set_file_name(job["file_stem"], set_number) if request["save_to_files"] else None
-    saved = _saved_segments(path, job_id, plan, roster, _places(bible)) if path else None
+    key = join(output_dir(svc, job), set_file_name(job["file_stem"], set_number)) if request["save_to_files"] else None
+    saved = _saved_segments(svc.storage, key, job_id, plan, roster, _places(bible)) if key else None
     usage: dict[str, int] = {}
     if saved is None:
         reply = _call_model(svc, job_id, lambda: svc.writer.write_set(
@@ -121,7 +118,7 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,
         segments = saved
     result: dict[str, Any] = {"segments_count": len(segments), "segments": segments,
                               "token_usage": usage}
-    if path is None:
+    if key is None:
         return result
     if lease is not None and not lease.held():
         raise LeaseLost(f"another delivery took over set {set_number}; its file is left alone")
@@ -132,10 +129,10 @@ def write_set(svc: Services, job: dict[str, Any], set_number: int, attempt: int,
                                  "segments_count": len(segments), "token_usage": usage},
                     "segments": segments}
         try:
-            write_json_atomic(path, document)
+            svc.storage.write_json(key, document)
         except OSError as exc:
-            raise StorageError(f"cannot save set {set_number} to {path.name}: {exc}") from None
-    result["file_path"] = path.relative_to(Path(svc.settings.output_root).resolve()).as_posix()
+            raise StorageError(f"cannot save set {set_number} to {key.rsplit('/', 1)[-1]}: {exc}") from None
+    result["file_path"] = key
     return result
 
 
@@ -143,13 +140,14 @@ def _places(bible: dict[str, Any]) -> list[str]:
     return [loc["name"] for loc in bible.get("locations", [])]
 
 
-def _saved_segments(path: Path, job_id: str, plan: SetPlan, roster: list[str],
+def _saved_segments(store: OutputStore, key: str, job_id: str, plan: SetPlan, roster: list[str],
                     places: list[str] | None = None) -> list[dict[str, Any]] | None:
-    """The segments of this job's set file, if one is there and still valid."""
+    """The segments of this job's set file, if one is there and still valid (storage that does
+    not answer raises StorageUnavailable: the attempt is retried before any model call)."""
+    document = store.read_json(key)
+    if not isinstance(document, dict) or document.get("job_id") != job_id:
+        return None
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        if document.get("job_id") != job_id:
-            return None
         return validate_segments({"segments": document["segments"]}, plan, roster, places)
-    except (OSError, ValueError, KeyError, TypeError, MovieGenError):
+    except (KeyError, TypeError, ValueError, MovieGenError):
         return None

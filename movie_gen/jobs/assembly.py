@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from movie_gen.errors import StorageError
+from movie_gen.errors import StorageError, StorageUnavailable
 from movie_gen.execution.generation import output_dir
 from movie_gen.jobs.job_view import set_statuses
 from movie_gen.jobs.result_schema import result_of
 from movie_gen.services import Services
-from movie_gen.storage.files import write_json_atomic
+from movie_gen.storage.files import join
 from movie_gen.storage.metadata import metadata_snapshot
 from movie_gen.store.job_model import UNFINISHED, JobState, UnitStatus, now_iso
 
@@ -27,13 +27,13 @@ def final_state(job: dict[str, Any]) -> str:
 
 
 def write_metadata(svc: Services, job: dict[str, Any]) -> None:
-    """Rewrite the job's metadata file from the job store (atomic replace)."""
+    """Rewrite the job's metadata file from the job store (a whole-file replace)."""
     if not job.get("file_stem") or not job["request"].get("save_to_files"):
         return
     try:
-        path = output_dir(svc, job) / f"{job['file_stem']}_metadata.json"
-        write_json_atomic(path, metadata_snapshot(job))
-    except (OSError, StorageError) as exc:
+        svc.storage.write_json(join(output_dir(svc, job), f"{job['file_stem']}_metadata.json"),
+                               metadata_snapshot(job))
+    except (OSError, StorageError, StorageUnavailable) as exc:
         log.error("cannot write the metadata file: %s", exc, extra={"job_id": job["job_id"]})
         warning = (f"the metadata file {job['file_stem']}_metadata.json could not be written ({exc}): "
                    "it does not show this job's last state")

@@ -6,7 +6,7 @@ value is computed once (from the sets' statuses, counts and sizes), and an absen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from marshmallow import missing
 
@@ -17,6 +17,7 @@ from movie_gen.store.job_model import FINAL_STATES, JobState, UnitStatus
 from movie_gen.story.story_bible import set_sizes
 
 RETRY_ENDPOINT = "/retry-failed-story-sets"
+Locate = Callable[[str], dict[str, str]]  # a file's key → its `download_url` (and `file_url`)
 STALLED = ("no progress for longer than any redelivery takes: its tasks were lost; "
            "POST /retry-failed-story-sets runs what is left")
 
@@ -49,12 +50,13 @@ def progress_of(statuses: list[str]) -> dict[str, int]:
             "sets_pending": len(statuses) - sum(done.values())}
 
 
-def unit_view(record: dict[str, Any], history: bool = True) -> View:
-    """One set (or the story bible): its attempt count, and what its outcome shows."""
+def unit_view(record: dict[str, Any], history: bool = True, locate: Locate | None = None) -> View:
+    """One set (or the story bible): its attempt count, what its outcome shows, where its file is."""
     status, attempts = record.get("status", UnitStatus.PENDING), record.get("attempts", [])
     usage = record.get("token_usage")
     ok = status == UnitStatus.SUCCESS
-    return View(record, {
+    where = locate(record["file_path"]) if ok and locate and record.get("file_path") else {}
+    return View(record, {**where,
         "status": status, "attempts": len(attempts), "attempt_history": attempts if history else missing,
         "segments_requested": record["last_segment"] - record["first_segment"] + 1
         if "first_segment" in record else missing,
@@ -66,8 +68,10 @@ def unit_view(record: dict[str, Any], history: bool = True) -> View:
 
 
 def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | None = None,
-             settings: Settings | None = None, limit: int | None = None) -> View:
-    """The job of one read: with `links` and `settings` for the job URL, `limit` for a page of sets."""
+             settings: Settings | None = None, limit: int | None = None,
+             locate: Locate | None = None) -> View:
+    """The job of one read: with `links` and `settings` for the job URL, `limit` for a page of sets,
+    `locate` to name each file by where a client gets it."""
     statuses, request = set_statuses(job), job["request"]
     counts = job.get("set_attempts") or {s["set_number"]: len(s.get("attempts", [])) for s in job["sets"]}
     plans = set_sizes(request["total_segments"], request["segments_per_set"])
@@ -77,13 +81,15 @@ def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | 
     idle = stalled_seconds(job, settings) if settings else None
     quota, stem = job.get("quota_not_before"), job.get("file_stem")
     last = job["sets"][-1]["set_number"] if job["sets"] else 0
-    return View(job, {
+    metadata = f"{request['output_directory']}/{stem}_metadata.json" if stem else None
+    where = locate(metadata) if metadata and locate else {}
+    return View(job, {**{f"metadata_{name}": value for name, value in where.items()},
         "links": links or missing, "status_url": links["self"] if links else missing,
         "progress": progress_of(list(statuses.values())),
         "stalled": missing if idle is None else {"idle_s": round(idle), "message": STALLED},
         "success": job.get("state") == JobState.COMPLETED,
         "logline": job["bible"]["logline"] if job.get("bible") else missing,
-        "sets": [unit_view(s, history) for s in job["sets"]],
+        "sets": [unit_view(s, history, locate) for s in job["sets"]],
         "story_bible": unit_view(job.get("bible_record") or {}, history),
         "segments_generated": sum(plans.get(n, 0) for n in succeeded),
         "failed_numbers": failed, "cancelled_numbers": cancelled or missing,
@@ -95,7 +101,7 @@ def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | 
         "token_usage": token_usage(job),
         "attempts_per_set": {str(n): counts.get(n, 0) for n in sorted(statuses)},
         "total_retries": sum(max(0, c - 1) for c in counts.values()),
-        "metadata_file": f"{request['output_directory']}/{stem}_metadata.json" if stem else missing,
+        "metadata_file": metadata or missing,
         "error": job.get("quota_error") if quota else job.get("error") or missing,
         "warnings": job.get("warnings") or missing,
         "sets_next": missing if not links else

@@ -48,7 +48,14 @@ class SetEntrySchema(Schema):
     attempt_history = fields.List(fields.Nested(AttemptSchema))
     token_usage = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
         "description": "Tokens and calls of the set's successful attempt"})
-    file_path = fields.String(metadata={"example": "generated_movie_script/Your_Story_Title_set_01.json"})
+    file_path = fields.String(metadata={"example": "generated_movie_script/Your_Story_Title_set_01.json",
+                                        "description": "Relative to OUTPUT_ROOT, or to OUTPUT_URL's prefix"})
+    file_url = fields.String(metadata={
+        "description": "The object URL, when the files are in object storage (OUTPUT_URL)",
+        "example": "s3://movie-gen/scripts/generated_movie_script/Your_Story_Title_set_01.json"})
+    download_url = fields.String(metadata={
+        "description": "The file through this API (GET /jobs/<id>/files/<name>)",
+        "example": "/jobs/0f5c.../files/Your_Story_Title_set_01.json"})
     error = fields.String()
 
 
@@ -123,7 +130,11 @@ class ResultSchema(Schema):
     story_bible = fields.Nested(BibleStatusSchema)
     token_usage = fields.Nested(TokenUsageSchema)
     retry_statistics = Derived(RetryStatisticsSchema)
-    metadata_file = fields.String()
+    metadata_file = fields.String(metadata={"example": "generated_movie_script/Your_Story_Title_metadata.json"})
+    metadata_file_url = fields.String(metadata={
+        "description": "The metadata file's object URL, when the files are in object storage"})
+    metadata_download_url = fields.String(metadata={
+        "description": "The metadata file through this API (GET /jobs/<id>/files/<name>)"})
     error = fields.String()
     warnings = fields.List(fields.String(), metadata={
         "description": "What the user should know that did not stop the job, e.g. a metadata file "

@@ -57,8 +57,8 @@ def find_job(svc: Services, job_id: str, owner: str | None = None, first_set: in
 
 
 def _restore(svc: Services, job_id: str) -> dict[str, Any] | None:
-    """The job from its metadata file on disk, put back in Redis after its key expired."""
-    snapshot = durable_record.load_snapshot(svc.settings.output_root, job_id)
+    """The job from its metadata file in the output store, put back in Redis after its key expired."""
+    snapshot = durable_record.load_snapshot(svc.storage, job_id)
     if snapshot is None:
         return None
     if snapshot.get("state") not in FINAL_STATES:
@@ -82,8 +82,8 @@ def _settle_unfinished(svc: Services, snapshot: dict[str, Any]) -> None:
     for record in snapshot.get("sets", []):
         if record.get("status") == UnitStatus.SUCCESS:
             continue
-        found = snapshot.get("file_stem") and durable_record.set_on_disk(
-            svc.settings.output_root, snapshot, record["set_number"])
+        found = snapshot.get("file_stem") and durable_record.stored_set(
+            svc.storage, snapshot, record["set_number"])
         if found:
             for name in ("prompt_tokens", "completion_tokens"):
                 usage[name] = usage.get(name, 0) + int(found["token_usage"].get(name, 0))

@@ -1,4 +1,5 @@
-"""Files under OUTPUT_ROOT: safe path resolution, atomic JSON writes, one file stem per job."""
+"""File names and local files: safe path resolution and atomic JSON writes under OUTPUT_ROOT, and
+one file stem per job (claimed in any output store)."""
 
 from __future__ import annotations
 
@@ -126,20 +127,24 @@ def create_json_exclusive(path: Path, data: Any) -> bool:
         os.unlink(tmp)
 
 
-def reserve_stem(directory: Path, title: str, metadata: dict[str, Any], job_id: str) -> str:
-    """Claim a file stem in `directory` by creating its metadata file; never reuse another job's."""
+def reserve_stem(store: Any, directory: str, title: str, metadata: dict[str, Any], job_id: str) -> str:
+    """Claim a file stem in `directory` (a key of the output store `store`) by creating its
+    metadata file; never reuse another job's."""
     base = file_stem(title)
     for n in range(1, 1000):
         stem = base if n == 1 else f"{base}_{n}"
-        path = directory / f"{stem}_metadata.json"
-        if create_json_exclusive(path, {**metadata, "file_stem": stem}):
+        key = join(directory, f"{stem}_metadata.json")
+        if store.create_json(key, {**metadata, "file_stem": stem}):
             return stem
-        try:
-            if json.loads(path.read_text(encoding="utf-8")).get("job_id") == job_id:
-                return stem  # this job claimed it before (a redelivered task)
-        except (OSError, ValueError):
-            continue
+        existing = store.read_json(key)
+        if isinstance(existing, dict) and existing.get("job_id") == job_id:
+            return stem  # this job claimed it before (a redelivered task)
     raise OSError(f"no free file name for {base!r} in {directory}")
+
+
+def join(directory: str, name: str) -> str:
+    """The key of the file `name` in `directory` (a key of an output store, '.' for its root)."""
+    return name if directory in ("", ".") else f"{directory}/{name}"
 
 
 def set_file_name(stem: str, set_number: int) -> str:

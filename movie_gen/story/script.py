@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from movie_gen.services import Services
@@ -11,14 +9,10 @@ from movie_gen.store.job_model import FINAL_STATES, UnitStatus
 
 
 def _segments_from_file(svc: Services, file_path: str) -> list[dict[str, Any]] | None:
-    root = Path(svc.settings.output_root).resolve()
-    path = (root / file_path).resolve()
-    if root not in path.parents:
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["segments"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    """A set's segments from its file in the output store (when Redis no longer has them)."""
+    document = svc.storage.read_json(file_path)
+    segments = document.get("segments") if isinstance(document, dict) else None
+    return segments if isinstance(segments, list) else None
 
 
 def missing_note(job: dict[str, Any], record: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from movie_gen.jobs.submit import submit_job
-from movie_gen.storage.files import UnsafePath, check_relative_dir, resolve_under
+from movie_gen.storage.files import UnsafePath, check_relative_dir
 from movie_gen.store.job_model import new_job_id
 
 from ..auth import current_owner
@@ -38,7 +38,7 @@ class GenerateMovie(MethodView):
         wait = body.pop("wait", None)
         body["output_directory"] = check_relative_dir(body["output_directory"])
         try:
-            resolve_under(services.settings.output_root, body["output_directory"])
+            services.storage.directory(body["output_directory"])
         except UnsafePath as exc:
             abort(400, errors={"output_directory": [str(exc)]})
         return run_once(

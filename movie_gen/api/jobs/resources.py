@@ -9,6 +9,7 @@ from flask_smorest import abort
 from movie_gen.jobs.cancellation import CancelConflict, cancel_job
 from movie_gen.jobs.job_view import job_view, progress_of
 from movie_gen.jobs.submit import find_job
+from movie_gen.storage.object_store import locator
 from movie_gen.store.units import read_status_line
 from movie_gen.story.script import assemble_script
 
@@ -108,7 +109,8 @@ class JobSets(MethodView):
         job = find_job(_services(), job_id, current_owner(), query["cursor"], query["limit"])
         if job is None:
             abort(404, message=f"No job with id {job_id!r}.")
-        return job_view(job, limit=query["limit"])
+        files = locator(_services().storage, url_for("jobs.Job", job_id=job_id) + "/files/")
+        return job_view(job, limit=query["limit"], locate=files)
 
 
 @blp.route("/jobs/<job_id>/cancel")
