@@ -150,3 +150,20 @@ def join(directory: str, name: str) -> str:
 def set_file_name(stem: str, set_number: int) -> str:
     """The file of one set: `<Story_Title>_set_01.json`."""
     return f"{stem}_set_{set_number:02d}.json"
+
+
+CHUNK = 64 * 1024  # bytes of a file sent at a time
+
+
+def check_key(key: str) -> str:
+    """A key as the stores accept it: relative, '/'-separated, without '..' or empty parts."""
+    parts = PurePosixPath(key).parts
+    if (not parts or key.startswith("/") or "\\" in key or "\x00" in key
+            or any(p in ("", ".", "..") for p in parts)):
+        raise UnsafePath("is not a plain relative file name")
+    return "/".join(parts)
+
+
+def to_bytes(data: Any) -> bytes:
+    """A JSON document as every store writes it: indented UTF-8 with a final newline."""
+    return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 from movie_gen.config.settings import Settings
 from movie_gen.storage.files import (
+    CHUNK,
     UnsafePath,
+    check_key,
     create_json_exclusive,
     resolve_under,
     write_json_atomic,
 )
-
-CHUNK = 64 * 1024
 
 
 class OutputStore(Protocol):
@@ -49,20 +49,6 @@ class OutputStore(Protocol):
 
     def url(self, key: str) -> str | None:
         """The file's object URL (`s3://bucket/prefix/key`); None for local files."""
-
-
-def check_key(key: str) -> str:
-    """A key as the stores accept it: relative, '/'-separated, without '..' or empty parts."""
-    parts = PurePosixPath(key).parts
-    if (not parts or key.startswith("/") or "\\" in key or "\x00" in key
-            or any(p in ("", ".", "..") for p in parts)):
-        raise UnsafePath("is not a plain relative file name")
-    return "/".join(parts)
-
-
-def to_bytes(data: Any) -> bytes:
-    """A JSON document as every store writes it: indented UTF-8 with a final newline."""
-    return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 class LocalStore:

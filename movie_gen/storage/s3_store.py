@@ -26,8 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from movie_gen.errors import StorageUnavailable
-from movie_gen.storage.files import check_relative_dir
-from movie_gen.storage.object_store import CHUNK, check_key, to_bytes
+from movie_gen.storage.files import CHUNK, check_key, check_relative_dir, to_bytes
 
 log = logging.getLogger(__name__)
 # Errors that may pass: the server is unreachable, overloaded or asks to slow down.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from movie_gen.services import Services
+from movie_gen.storage.object_store import OutputStore
 from movie_gen.store.job_model import FINAL_STATES, UnitStatus
+from movie_gen.store.job_store import JobStore
 
 
-def _segments_from_file(svc: Services, file_path: str) -> list[dict[str, Any]] | None:
+def _segments_from_file(storage: OutputStore, file_path: str) -> list[dict[str, Any]] | None:
     """A set's segments from its file in the output store (when Redis no longer has them)."""
-    document = svc.storage.read_json(file_path)
+    document = storage.read_json(file_path)
     segments = document.get("segments") if isinstance(document, dict) else None
     return segments if isinstance(segments, list) else None
 
@@ -30,19 +31,19 @@ def missing_note(job: dict[str, Any], record: dict[str, Any]) -> str:
     return f"Set {number} missing: its segments are not available; {retry}"
 
 
-def assemble_script(svc: Services, job: dict[str, Any]) -> dict[str, Any]:
+def assemble_script(store: JobStore, storage: OutputStore, job: dict[str, Any]) -> dict[str, Any]:
     """Bible and segments; `missing_sets` names the sets whose segments are not (yet) available,
     and `missing_notes` says why, by set number."""
     bible = job.get("bible") or {}
     segments: list[dict[str, Any]] = []
     missing, notes = [], {}
-    stored = svc.store.all_segments(job["job_id"])
+    stored = store.all_segments(job["job_id"])
     for record in job["sets"]:
         found = None
         if record["status"] == UnitStatus.SUCCESS:
             found = stored.get(record["set_number"])
             if found is None and record.get("file_path"):
-                found = _segments_from_file(svc, record["file_path"])
+                found = _segments_from_file(storage, record["file_path"])
         if found is None:
             missing.append(record["set_number"])
             notes[str(record["set_number"])] = missing_note(job, record)

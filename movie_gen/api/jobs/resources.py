@@ -143,7 +143,7 @@ class Script(MethodView):
         job = _services().store.get(job_id)
         if job is None:
             abort(404, message=f"No job with id {job_id!r}.")
-        script = assemble_script(_services(), job)
+        script = assemble_script(_services().store, _services().storage, job)
         export = EXPORTS.get(query["format"])
         if export is None:
             return script
