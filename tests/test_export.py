@@ -76,8 +76,10 @@ def test_every_format_downloads_with_its_content_type(offline_stack, finished, f
 def test_the_job_links_itself_its_events_and_every_export(offline_stack, finished):
     job_id, _ = finished
     links = offline_stack.get(f"/jobs/{job_id}").json()["links"]
-    assert links == {"self": f"/jobs/{job_id}", "events": f"/jobs/{job_id}/events",
+    assert links == {"self": f"/jobs/{job_id}", "events": f"/jobs/{job_id}/events", "files": f"/jobs/{job_id}/files/",
                      "exports": {fmt: f"/jobs/{job_id}/script?format={fmt}" for fmt in CONTENT_TYPES}}
+    metadata = offline_stack.get(f"/jobs/{job_id}").json()["result"]["metadata_file"]
+    assert offline_stack.get(links["files"] + metadata.split("/")[-1]).json()["job_id"] == job_id
     for fmt, link in links["exports"].items():
         response = offline_stack.get(link)
         assert response.status_code == 200 and response.headers["Content-Type"] == CONTENT_TYPES[fmt]

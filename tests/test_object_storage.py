@@ -100,7 +100,6 @@ def test_two_workers_on_different_disks_write_every_file_to_the_bucket(stack, s3
     assert {s["file_path"] for s in result["sets"]} | {result["metadata_file"]} == keys
     for entry in result["sets"]:
         assert entry["file_url"] == f"s3://{BUCKET}/{PREFIX}/{entry['file_path']}"
-        assert entry["download_url"] == f"/jobs/{job_id}/files/{entry['file_path'].split('/')[-1]}"
         assert stored(s3, entry["file_path"])["set_info"]["set_number"] == entry["set_number"]
     assert result["metadata_file_url"] == f"s3://{BUCKET}/{PREFIX}/{result['metadata_file']}"
     assert stored(s3, result["metadata_file"])["state"] == "completed"
@@ -118,7 +117,9 @@ def test_the_web_serves_exports_and_files_from_the_bucket_with_the_disks_gone(st
     pdf = stack.get(f"/jobs/{job_id}/script", params={"format": "pdf"})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     first = result["sets"][0]
-    response = stack.get(first["download_url"])
+    download = finished["links"]["files"] + first["file_path"].split("/")[-1]
+    assert download == f"/jobs/{job_id}/files/{first['file_path'].split('/')[-1]}"
+    response = stack.get(download)
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
     assert response.json() == stored(s3, first["file_path"])
     metadata = stack.get(result["metadata_download_url"])
@@ -134,8 +135,8 @@ def test_the_web_serves_exports_and_files_from_the_bucket_with_the_disks_gone(st
     # the owner check: with API keys on, the job belongs to no key of this client
     keyed = create_app({"SETTINGS": stack.settings.replace(api_keys=("k1",), server_secret="s"),
                         "TESTING": True}).test_client()
-    assert keyed.get(first["download_url"]).status_code == 401
-    assert keyed.get(first["download_url"], headers={"Authorization": "Bearer k1"}).status_code == 404
+    assert keyed.get(download).status_code == 401
+    assert keyed.get(download, headers={"Authorization": "Bearer k1"}).status_code == 404
 
 
 def test_the_web_under_gunicorn_and_gevent_streams_a_file_from_the_bucket(stack, finished, tmp_path):
@@ -143,7 +144,8 @@ def test_the_web_under_gunicorn_and_gevent_streams_a_file_from_the_bucket(stack,
     server = GunicornServer({**stack.env, "HEADER_TIMEOUT_S": "1"}, tmp_path / "gunicorn.log")
     try:
         entry = finished["result"]["sets"][-1]
-        response = requests.get(server.base_url + entry["download_url"], timeout=30)
+        download = finished["links"]["files"] + entry["file_path"].split("/")[-1]
+        response = requests.get(server.base_url + download, timeout=30)
         assert response.status_code == 200 and response.json()["set_info"]["set_number"] == entry["set_number"]
     finally:
         server.stop()

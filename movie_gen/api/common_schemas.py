@@ -56,6 +56,9 @@ class JobLinksSchema(Schema):
     self = fields.String(metadata={"example": "/jobs/0f5c..."})
     events = fields.String(metadata={"description": "A server-sent event stream of the job's changes",
                                      "example": "/jobs/0f5c.../events"})
+    files = fields.String(metadata={
+        "description": "Each stored file of the job is this URL followed by the last part of its "
+                       "`file_path` (GET /jobs/<id>/files/<name>)", "example": "/jobs/0f5c.../files/"})
     exports = fields.Nested(ExportLinksSchema)
 
 

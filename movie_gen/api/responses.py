@@ -23,9 +23,10 @@ _WAIT = re.compile(r"^wait\s*(?:=\s*\"?(\d{1,6})\"?)?$", re.IGNORECASE)
 
 
 def job_links(job_id: str) -> dict[str, Any]:
-    """The job's own URL, its event stream and its script in every download format."""
+    """The job's own URL, its event stream, its files (`files` + a file's name) and its script in
+    every download format."""
     status_url = url_for("jobs.Job", job_id=job_id)
-    return {"self": status_url, "events": f"{status_url}/events",
+    return {"self": status_url, "events": f"{status_url}/events", "files": f"{status_url}/files/",
             "exports": {fmt: url_for("jobs.Script", job_id=job_id, format=fmt) for fmt in FORMATS}}
 
 

@@ -17,7 +17,7 @@ from movie_gen.store.job_model import FINAL_STATES, JobState, UnitStatus
 from movie_gen.story.story_bible import set_sizes
 
 RETRY_ENDPOINT = "/retry-failed-story-sets"
-Locate = Callable[[str], dict[str, str]]  # a file's key → its `download_url` (and `file_url`)
+Locate = Callable[[str], tuple[str, str | None]]  # a file's key → its download URL, its object URL
 STALLED = ("no progress for longer than any redelivery takes: its tasks were lost; "
            "POST /retry-failed-story-sets runs what is left")
 
@@ -55,8 +55,8 @@ def unit_view(record: dict[str, Any], history: bool = True, locate: Locate | Non
     status, attempts = record.get("status", UnitStatus.PENDING), record.get("attempts", [])
     usage = record.get("token_usage")
     ok = status == UnitStatus.SUCCESS
-    where = locate(record["file_path"]) if ok and locate and record.get("file_path") else {}
-    return View(record, {**where,
+    _, url = locate(record["file_path"]) if ok and locate and record.get("file_path") else (None, None)
+    return View(record, {"file_url": url or missing,
         "status": status, "attempts": len(attempts), "attempt_history": attempts if history else missing,
         "segments_requested": record["last_segment"] - record["first_segment"] + 1
         if "first_segment" in record else missing,
@@ -82,8 +82,8 @@ def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | 
     quota, stem = job.get("quota_not_before"), job.get("file_stem")
     last = job["sets"][-1]["set_number"] if job["sets"] else 0
     metadata = f"{request['output_directory']}/{stem}_metadata.json" if stem else None
-    where = locate(metadata) if metadata and locate else {}
-    return View(job, {**{f"metadata_{name}": value for name, value in where.items()},
+    download, url = locate(metadata) if metadata and locate else (None, None)
+    return View(job, {"metadata_download_url": download or missing, "metadata_file_url": url or missing,
         "links": links or missing, "status_url": links["self"] if links else missing,
         "progress": progress_of(list(statuses.values())),
         "stalled": missing if idle is None else {"idle_s": round(idle), "message": STALLED},

@@ -53,9 +53,6 @@ class SetEntrySchema(Schema):
     file_url = fields.String(metadata={
         "description": "The object URL, when the files are in object storage (OUTPUT_URL)",
         "example": "s3://movie-gen/scripts/generated_movie_script/Your_Story_Title_set_01.json"})
-    download_url = fields.String(metadata={
-        "description": "The file through this API (GET /jobs/<id>/files/<name>)",
-        "example": "/jobs/0f5c.../files/Your_Story_Title_set_01.json"})
     error = fields.String()
 
 

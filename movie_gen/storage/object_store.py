@@ -105,10 +105,7 @@ def open_store(settings: Settings) -> OutputStore:
     return LocalStore(settings.output_root)
 
 
-def locator(store: OutputStore, downloads: str) -> Callable[[str], dict[str, str]]:
-    """A file's locations for a client, by its key: `download_url` under `downloads` (the job's
-    files URL), and `file_url`, the object URL, when the files are in object storage."""
-    def locate(key: str) -> dict[str, str]:
-        url = store.url(key)
-        return {"download_url": downloads + key.rsplit("/", 1)[-1], **({"file_url": url} if url else {})}
-    return locate
+def locator(store: OutputStore, downloads: str) -> Callable[[str], tuple[str, str | None]]:
+    """A file's locations for a client, by its key: its URL under `downloads` (the job's files
+    URL), and its object URL when the files are in object storage (else None)."""
+    return lambda key: (downloads + key.rsplit("/", 1)[-1], store.url(key))
