@@ -22,17 +22,13 @@ STALLED = ("no progress for longer than any redelivery takes: its tasks were los
            "POST /retry-failed-story-sets runs what is left")
 
 
-class View:
-    """A record as its answer shows it: the values derived from it (`shown`), then its own fields;
-    a value that is `missing` is left out of the answer."""
+View = dict[str, Any]  # a record's own fields, `record` itself, and what is derived from it
 
-    def __init__(self, record: dict[str, Any], shown: dict[str, Any]) -> None:
-        self.record, self.shown = record, shown
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self.shown[name] if name in self.shown else self.record.get(name, missing)
+def _view(record: dict[str, Any], shown: dict[str, Any]) -> View:
+    """A record as its answer shows it: the values derived from it over its own fields; a value
+    that is `missing` is left out of the answer."""
+    return {**record, "record": record, **shown}
 
 
 def set_statuses(job: dict[str, Any]) -> dict[int, str]:
@@ -56,7 +52,7 @@ def unit_view(record: dict[str, Any], history: bool = True, locate: Locate | Non
     usage = record.get("token_usage")
     ok = status == UnitStatus.SUCCESS
     _, url = locate(record["file_path"]) if ok and locate and record.get("file_path") else (None, None)
-    return View(record, {"file_url": url or missing,
+    return _view(record, {"file_url": url or missing,
         "status": status, "attempts": len(attempts), "attempt_history": attempts if history else missing,
         "segments_requested": record["last_segment"] - record["first_segment"] + 1
         if "first_segment" in record else missing,
@@ -83,7 +79,7 @@ def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | 
     last = job["sets"][-1]["set_number"] if job["sets"] else 0
     metadata = f"{request['output_directory']}/{stem}_metadata.json" if stem else None
     download, url = locate(metadata) if metadata and locate else (None, None)
-    return View(job, {"metadata_download_url": download or missing, "metadata_file_url": url or missing,
+    return _view(job, {"metadata_download_url": download or missing, "metadata_file_url": url or missing,
         "links": links or missing, "status_url": links["self"] if links else missing,
         "progress": progress_of(list(statuses.values())),
         "stalled": missing if idle is None else {"idle_s": round(idle), "message": STALLED},
