@@ -38,21 +38,26 @@ def test_the_offline_writer_passes_every_check(story):
     assert len(_check(*story)) == 3
 
 
-def test_ten_identical_dialogue_lines_in_one_segment_are_rejected(story):
-    bible_data, segments = copy.deepcopy(story)
-    speaker = segments["segments"][0]["dialogue"][0]["character"]
-    segments["segments"][0]["dialogue"] = [{"character": speaker, "line": "I have to find the map."}] * 10
-    with pytest.raises(InvalidModelOutput, match=r"segment 1: dialogue 2 repeats dialogue 1 word for word "
-                                                 r"\('I have to find the map\.'\): write each line once"):
-        _check(bible_data, segments)
+def _one_line_ten_times(segments):
+    speaker = segments[0]["dialogue"][0]["character"]
+    segments[0]["dialogue"] = [{"character": speaker, "line": "I have to find the map."}] * 10
 
 
-def test_a_line_said_in_every_segment_of_a_set_is_rejected(story):
-    bible_data, segments = copy.deepcopy(story)
-    for seg in segments["segments"]:
+def _one_line_in_every_segment(segments):
+    for seg in segments:
         seg["dialogue"][0]["line"] = "The storm is coming, Mara!"
-    with pytest.raises(InvalidModelOutput, match=r"'the storm is coming mara' is said 3 times in this set "
-                                                 r"\(segments 1, 2, 3\): write new lines"):
+
+
+@pytest.mark.parametrize("repeat, message", [
+    (_one_line_ten_times, r"segment 1: dialogue 2 repeats dialogue 1 word for word "
+                          r"\('I have to find the map\.'\): write each line once"),
+    (_one_line_in_every_segment, r"'the storm is coming mara' is said 3 times in this set "
+                                 r"\(segments 1, 2, 3\): write new lines"),
+], ids=["within-a-segment", "across-a-set"])
+def test_a_repeated_dialogue_line_is_rejected(story, repeat, message):
+    bible_data, segments = copy.deepcopy(story)
+    repeat(segments["segments"])
+    with pytest.raises(InvalidModelOutput, match=message):
         _check(bible_data, segments)
 
 
