@@ -26,7 +26,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from movie_gen.api.auth import key_id  # noqa: E402
-from movie_gen.store.job_model import SET_PENDING, SET_RUNNING, SET_SUCCESS
+from movie_gen.store.job_model import UnitStatus
 from movie_gen.store.job_store import JobStore
 from tests.servers import ROOT, RedisServer, free_port, stop_process, wait_until  # noqa: E402
 
@@ -85,10 +85,10 @@ async def measure(port: int, store: JobStore, job_id: str, streams: int, keys: b
         await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients[:start + 200])), 60)
     peak = web_connections(store.redis)
     delays: list[float] = []
-    changes = [(n, status) for n in range(1, SETS + 1) for status in (SET_RUNNING, SET_SUCCESS)]
+    changes = [(n, status) for n in range(1, SETS + 1) for status in (UnitStatus.RUNNING, UnitStatus.SUCCESS)]
     for number, status in changes:
         written = time.perf_counter()
-        allowed = (SET_PENDING,) if status == SET_RUNNING else (SET_RUNNING,)
+        allowed = (UnitStatus.PENDING,) if status == UnitStatus.RUNNING else (UnitStatus.RUNNING,)
         assert store.update_unit_if(job_id, number, allowed, status)
         deadline = time.monotonic() + 30
         while any((number, status) not in c.seen for c in clients) and time.monotonic() < deadline:

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from movie_gen.store.job_model import SET_PENDING, SET_RUNNING, SET_SUCCESS
+from movie_gen.store.job_model import UnitStatus
 
 KEY_A, KEY_B = "events-key-a", "events-key-b"
 
@@ -85,7 +85,7 @@ def test_changes_reach_every_open_stream_through_one_subscription(offline_stack)
     assert len(hub._feeds) == 1 and hub.subscribers() == 5
     channels = offline_stack.store.redis.execute_command("PUBSUB", "NUMPAT")
     assert channels >= 1
-    assert offline_stack.store.update_unit_if(job_id, 1, (SET_PENDING,), SET_RUNNING)
+    assert offline_stack.store.update_unit_if(job_id, 1, (UnitStatus.PENDING,), UnitStatus.RUNNING)
     for stream in streams:
         event = next(stream)
         assert (event["event"], event["data"]["set_number"], event["data"]["status"]) == ("set", 1, "running")
@@ -118,7 +118,7 @@ def test_a_wait_that_runs_out_answers_the_job_as_it_is_then(offline_stack):
     def work() -> None:  # a set is written while the client waits; the job does not end
         offline_stack.store.advance_state(job_id, "generating")
         record = offline_stack.store.get_record(job_id, 1)
-        offline_stack.store.update_unit_if(job_id, 1, (SET_PENDING,), SET_SUCCESS, record=record)
+        offline_stack.store.update_unit_if(job_id, 1, (UnitStatus.PENDING,), UnitStatus.SUCCESS, record=record)
 
     timer = threading.Timer(0.5, work)
     timer.start()

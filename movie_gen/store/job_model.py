@@ -34,8 +34,7 @@ class UnitStatus(StrEnum):
     CANCELLED = auto()
 
 
-QUEUED, OUTLINING, GENERATING, CANCELLING, COMPLETED, PARTIAL, FAILED, CANCELLED = JobState
-SET_PENDING, SET_RUNNING, SET_RETRYING, SET_SUCCESS, SET_FAILED, SET_CANCELLED = UnitStatus
+QUEUED, OUTLINING, GENERATING, CANCELLING, COMPLETED, PARTIAL, FAILED, CANCELLED = JobState  # for TRANSITIONS
 BIBLE_UNIT = "bible"  # the bible's name among the units; a set's is its number
 
 # A retry starts a new run of a job that has ended (or stalled): at the bible, or at the sets when
@@ -55,8 +54,8 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 STATES = tuple(JobState)
 # A job has ended when only a new run leaves its state; a job seen final never changes otherwise.
 FINAL_STATES = tuple(s for s in JobState if TRANSITIONS[s] <= RUN_STARTS)
-WAITING = (SET_PENDING, SET_RETRYING)  # a unit that may start an attempt
-UNFINISHED = (*WAITING, SET_RUNNING)  # a unit without an outcome yet
+WAITING = (UnitStatus.PENDING, UnitStatus.RETRYING)  # a unit that may start an attempt
+UNFINISHED = (*WAITING, UnitStatus.RUNNING)  # a unit without an outcome yet
 # The status line's code of each status (three characters per set: code, then attempt count).
 STATUS_CODES = dict(zip(UnitStatus, "prysfc"))
 
