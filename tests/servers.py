@@ -242,6 +242,10 @@ class LLMockServer:
         requests.post(f"{self.base_url}/_llmock/scenario", json={"behaviors": chat_only},
                       timeout=5).raise_for_status()
 
+    def pending(self) -> list[dict[str, Any]]:
+        """The scripted behaviours no request has used up yet (one is taken when a call arrives)."""
+        return requests.get(f"{self.base_url}/_llmock/scenario", timeout=5).json()["pending"]
+
     def chat_requests(self) -> list[dict[str, Any]]:
         body = requests.get(f"{self.base_url}/_llmock/requests", timeout=10).json()
         return [r for r in body["requests"] if "chat/completions" in r.get("path", "")]
