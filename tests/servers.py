@@ -246,6 +246,15 @@ class LLMockServer:
         """The scripted behaviours no request has used up yet (one is taken when a call arrives)."""
         return requests.get(f"{self.base_url}/_llmock/scenario", timeout=5).json()["pending"]
 
+    def hold(self, seconds: float, calls: int = 1, after: int = 0) -> None:
+        """Answer the next `after` chat calls at once, then hold `calls` calls `seconds` each."""
+        first = [{"type": "delay", "seconds": 0, "times": after}] if after else []
+        self.script(*first, {"type": "delay", "seconds": seconds, "times": calls})
+
+    def wait_held(self, what: str, timeout: float = 30) -> None:
+        """Wait until the last call that `hold` scripted has arrived (it is being held now)."""
+        wait_until(lambda: not self.pending(), timeout, what)
+
     def chat_requests(self) -> list[dict[str, Any]]:
         body = requests.get(f"{self.base_url}/_llmock/requests", timeout=10).json()
         return [r for r in body["requests"] if "chat/completions" in r.get("path", "")]

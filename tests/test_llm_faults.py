@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from movie_gen.store.job_model import parse_timestamp
@@ -13,7 +11,7 @@ from .conftest import openai_env
 
 @pytest.fixture(scope="module")
 def stack(make_stack, llmock):
-    return make_stack(**openai_env(llmock, OPENAI_TIMEOUT_S="1", RETRY_BACKOFF_BASE="1"))
+    return make_stack(**openai_env(llmock, OPENAI_TIMEOUT_S="3", RETRY_BACKOFF_BASE="1"))
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +24,7 @@ def fresh_llmock(llmock):
     ([{"type": "fail", "status": 429, "retry_after": 3}], 2, "transient", 3.0),
     ([{"type": "fail", "status": 500, "times": 2}], 3, "transient", 1.0),
     ([{"type": "fail", "status": 503}], 2, "transient", 1.0),
-    ([{"type": "delay", "seconds": 4}], 2, "transient", 1.0),
+    ([{"type": "delay", "seconds": 10}], 2, "transient", 1.0),
     ([{"type": "reply", "text": "not json at all"}], 2, "invalid_output", 1.0),
     ([{"type": "reply", "text": "{\"title\": \"only a title\"}"}], 2, "invalid_output", 1.0),
 ], ids=["429-retry-after", "500-twice", "503", "timeout", "broken-json", "schema-violation"])
@@ -49,28 +47,26 @@ def test_transient_faults_are_retried_then_the_job_completes(stack, llmock, beha
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
 def test_permanent_errors_fail_at_once_without_backoff(make_stack, llmock, status):
-    stack = make_stack(**openai_env(llmock, RETRY_BACKOFF_BASE="2"))
+    # A backoff of 30 s: a job that waited even once would not have ended within the wait below.
+    stack = make_stack(**openai_env(llmock, RETRY_BACKOFF_BASE="30"))
     llmock.script({"type": "fail", "status": status, "times": None})
-    started = time.monotonic()
     job_id = stack.generate(idea="Denied", total_segments=4, segments_per_set=2, max_retries=3)
-    job = stack.wait_job(job_id)
-    assert time.monotonic() - started < 2.0  # a single backoff wait would be 2 s
+    job = stack.wait_job(job_id, timeout=25)
     assert job["state"] == "failed"
     result = job["result"]
     assert result["story_bible"]["attempts"] == 1
+    assert "delay_s" not in result["story_bible"]["attempt_history"][0]  # no retry was planned
     assert f"HTTP {status}" in result["error"]
     assert all(s["status"] == "failed" and f"HTTP {status}" in s["error"] for s in result["sets"])
 
 
 def test_401_on_the_sets_fails_each_set_after_one_attempt(make_stack, llmock):
-    # One model call per second: the bible's call goes first, the sets wait their turn, which
-    # leaves time to make the server refuse every call after the bible.
-    stack = make_stack(**openai_env(llmock, LLM_RATE_LIMIT="1/second", RETRY_BACKOFF_BASE="2"))
+    # The bible's call is held 3 s at the model server; the key is revoked while it is held, so
+    # every call after the bible's is refused, however fast the worker is.
+    stack = make_stack(**openai_env(llmock, RETRY_BACKOFF_BASE="2", OPENAI_TIMEOUT_S="20"))
+    llmock.hold(3)
     job_id = stack.generate(idea="Revoked key", total_segments=2, segments_per_set=1, max_retries=3)
-    deadline = time.monotonic() + 10
-    while stack.store.get(job_id)["state"] != "generating":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    llmock.wait_held("the bible's model call")
     llmock.script({"type": "fail", "status": 401, "times": None})
     job = stack.wait_job(job_id)
     assert job["state"] == "failed"

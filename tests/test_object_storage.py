@@ -23,7 +23,7 @@ from movie_gen.storage.files import UnsafePath, reserve_stem
 from movie_gen.storage.object_store import LocalStore, open_store
 from movie_gen.storage.s3_store import S3Store
 
-from .conftest import Stack
+from .conftest import Stack, openai_env
 from .servers import GunicornServer, MotoServer, TcpProxy
 
 BUCKET, PREFIX = "movie-gen-test", "scripts"
@@ -172,11 +172,16 @@ def _storage_errors(job: dict[str, Any] | None) -> int:
                for s in (job or {}).get("sets", []) for a in s.get("attempts", []))
 
 
-def test_an_unreachable_bucket_makes_a_set_retry_and_the_job_still_completes(stack, s3):
+def test_an_unreachable_bucket_makes_a_set_retry_and_the_job_still_completes(make_stack, s3, llmock):
+    llmock.reset()
+    stack = make_stack(concurrency=2, OUTPUT_URL=f"s3://{BUCKET}/{PREFIX}", **s3.env,
+                       **openai_env(llmock, OPENAI_TIMEOUT_S="20"))
+    # Both sets' model calls are held 3 s at the model server; the bucket goes away while they
+    # are held, so both sets have their scripts in hand and nowhere to write them.
+    llmock.hold(3, calls=2, after=1)
     job_id = stack.generate(idea="The cable to the island snaps", total_segments=2, segments_per_set=1,
                             output_directory="outage", max_retries=6)
-    wait_for(lambda job: job and job.get("file_stem") and any(s["status"] == "running" for s in job["sets"]),
-             30, "a running set", stack, job_id)
+    llmock.wait_held("both sets' model calls")
     s3.proxy.stop()  # the bucket is unreachable: connections refused
     try:
         # both sets' attempts fail, and a retry of one of them too: seconds without the bucket

@@ -8,7 +8,6 @@ import time
 from movie_gen.store.job_model import parse_timestamp
 
 from .conftest import openai_env
-from .servers import wait_until
 
 QUOTA = {"type": "fail", "status": 429, "code": "insufficient_quota", "times": None,
          "message": "You exceeded your current quota, please check your plan and billing details."}
@@ -21,11 +20,10 @@ def test_a_spent_quota_ends_the_job_and_a_scheduled_retry_finishes_it(make_stack
     # The bible's call is answered at once; set 1's call is held 8 s at the model server. The
     # quota runs out while that call is held, so set 1 is paid and set 2 is the first to meet
     # it, however fast the worker is.
-    llmock.script({"type": "delay", "seconds": 0, "times": 1},
-                  {"type": "delay", "seconds": 8, "times": 1})
+    llmock.hold(8, after=1)
     job_id = stack.generate(idea="The last reel of film", total_segments=3, segments_per_set=1,
                             max_retries=3)
-    wait_until(lambda: not llmock.pending(), 30, "set 1's model call")
+    llmock.wait_held("set 1's model call")
     llmock.script(QUOTA)  # from now on every call answers 429 insufficient_quota
     job = stack.wait_job(job_id)
     result = job["result"]

@@ -16,7 +16,9 @@ def test_two_workers_never_start_calls_faster_than_the_limit(make_stack):
         a for s in result["sets"] for a in s["attempt_history"]]
     assert len(history) == 13 and all(a["outcome"] == "success" for a in history)
     starts = sorted(parse_timestamp(a["started_at"]) for a in history)
+    # At most 4 starts in any one second. `started_at` is stamped once a call's slot has come, so
+    # on a busy machine it can lag its slot by a scheduling delay: 0.2 s of slack for that.
     for first, fifth in zip(starts, starts[4:]):
-        assert fifth - first >= 0.95, starts  # at most 4 starts in any one second
+        assert fifth - first >= 0.8, starts
     assert starts[-1] - starts[0] >= 2.0
     assert len(stack.workers) == 2 and all(w.proc.poll() is None for w in stack.workers)

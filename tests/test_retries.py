@@ -44,7 +44,7 @@ def test_a_set_failing_for_good_gets_exactly_1_plus_max_retries_attempts(partial
     assert [a.get("delay_s") for a in history] == [1, 2, 4, None]
     starts = _starts(history)
     for before, after, delay in zip(starts, starts[1:], (1, 2, 4)):
-        assert delay - 0.05 <= after - before <= delay + 1.5
+        assert delay - 0.05 <= after - before <= delay + 2.5  # above: how late a busy worker starts it
     assert [s["attempts"] for s in result["sets"]] == [1, 4, 1]
     assert result["retry_statistics"] == {"attempts_per_set": {"1": 1, "2": 4, "3": 1}, "total_retries": 3}
 
@@ -170,7 +170,7 @@ def test_retry_with_real_2_4_8_second_backoff(make_stack):
     starts = _starts(history)
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     for gap, expected in zip(gaps, (2, 4, 8)):
-        assert abs(gap - expected) <= 0.5, gaps
+        assert expected - 0.05 <= gap <= expected + 2, gaps  # above: how late a busy worker starts it
 
 
 def test_a_set_that_cannot_be_saved_fails_with_the_os_error(offline_stack):
@@ -195,7 +195,7 @@ def test_a_job_whose_tasks_were_lost_is_flagged_and_can_be_retried(make_stack):
 
     from movie_gen.jobs.submit import submit_job
 
-    stack = make_stack(STALL_TIMEOUT_S="1")
+    stack = make_stack(STALL_TIMEOUT_S="3")
 
     class LostMessages:
         """Stands in for the Celery app when the messages are lost on the way."""
@@ -213,11 +213,11 @@ def test_a_job_whose_tasks_were_lost_is_flagged_and_can_be_retried(make_stack):
     stack.store.set_state(job_id, "generating")  # as if it had been running when its tasks vanished
     early = stack.post("/retry-failed-story-sets", json={"job_id": job_id})
     assert early.status_code == 409 and "still running" in early.json()["message"]
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while "stalled" not in (job := stack.get(f"/jobs/{job_id}").json()):
         assert time.monotonic() < deadline
         stack.get(f"/jobs/{job_id}", params={"wait": 0.2})
-    assert job["state"] == "generating" and job["stalled"]["idle_s"] >= 1
+    assert job["state"] == "generating" and job["stalled"]["idle_s"] >= 3
     response = stack.post("/retry-failed-story-sets", json={"job_id": job_id, "wait": 60})
     assert response.status_code == 200, response.text
     assert response.json()["state"] == "completed"
