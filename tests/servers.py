@@ -283,8 +283,8 @@ class GunicornServer:
             raise RuntimeError("gunicorn exited")
         return requests.get(self.base_url + "/healthz", timeout=2).status_code == 200
 
-    def stop(self) -> None:
-        stop_process(self.proc)
+    def stop(self, timeout: float = 15) -> None:
+        stop_process(self.proc, timeout)
         self.log.close()
 
 
