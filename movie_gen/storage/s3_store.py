@@ -35,11 +35,12 @@ TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "Servic
 MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 
-def _client_config(path_style: bool) -> Config:
-    # One try per call: a failed write fails the attempt, and the task's retry policy (exponential
-    # backoff, the job's max_retries) decides what comes next, as it does for model calls.
-    return Config(connect_timeout=5, read_timeout=30, retries={"total_max_attempts": 1},
-                  s3={"addressing_style": "path"} if path_style else None)
+# botocore's standard retries, a few tries within one call: a set's reply is paid before its PUT,
+# so a blip on the way must not throw that reply away (a task retry would call the model again).
+# When the tries run out, StorageUnavailable hands the unit to the task's retry policy. With an
+# endpoint URL (MinIO, moto, Ceph) botocore addresses buckets path-style by itself.
+_CONFIG = Config(connect_timeout=5, read_timeout=30,
+                 retries={"mode": "standard", "total_max_attempts": 3})
 
 
 class S3Store:
@@ -58,12 +59,8 @@ class S3Store:
         if self._client is None or self._pid != os.getpid():
             with self._lock:
                 if self._client is None or self._pid != os.getpid():
-                    session = boto3.session.Session()
-                    client = session.client("s3", config=_client_config(False))
-                    host = urlsplit(client.meta.endpoint_url).hostname or ""
-                    if not host.endswith(".amazonaws.com"):  # MinIO, moto, Ceph: no bucket DNS names
-                        client = session.client("s3", config=_client_config(True))
-                    self._client, self._pid = client, os.getpid()
+                    self._client = boto3.session.Session().client("s3", config=_CONFIG)
+                    self._pid = os.getpid()
         return self._client
 
     def _key(self, key: str) -> str:
