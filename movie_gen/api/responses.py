@@ -34,7 +34,7 @@ def job_answer(services: Services, job: dict[str, Any], history: bool = False) -
     """The job with its links and its files' locations, as the JobSchema serializes it; `history`
     adds every attempt."""
     links = job_links(job["job_id"])
-    files = locator(services.storage, f"{links['self']}/files/")
+    files = locator(services.storage, links["files"])
     return job_view(job, history, links, services.settings, locate=files)
 
 

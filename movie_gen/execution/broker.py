@@ -3,7 +3,7 @@
 With RabbitMQ (`BROKER_URL=amqp://…`) the project's queue `movie_gen` is a quorum queue on a topic
 exchange: the broker gives an unacknowledged message back the moment its consumer's connection
 closes, counts its deliveries, and after `DELIVERY_LIMIT` lost deliveries moves it to the
-dead-letter queue `movie_gen.dead`, which the workers also consume (movie_gen.dead_letters fails
+dead-letter queue `movie_gen.dead`, which the workers also consume (movie_gen.execution.dead_letters fails
 the unit there, without running it). Countdowns use Celery's native delayed delivery (a chain of
 TTL queues in the broker) instead of waiting unacknowledged in a worker. The job store and the
 results stay in Redis (`REDIS_URL`) whatever the broker.

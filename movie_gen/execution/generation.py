@@ -10,7 +10,7 @@ from movie_gen.llm.feedback import validation_feedback
 from movie_gen.llm.writer import CallContext
 from movie_gen.services import Services
 from movie_gen.storage import durable_record
-from movie_gen.storage.files import UnsafePath, join, reserve_stem, set_file_name
+from movie_gen.storage.files import UnsafePath, join, metadata_file_name, reserve_stem, set_file_name
 from movie_gen.storage.metadata import metadata_snapshot
 from movie_gen.storage.object_store import OutputStore
 from movie_gen.story.segments import validate_segments
@@ -74,7 +74,7 @@ def write_bible(svc: Services, job_id: str, attempt: int, task_id: str | None = 
         try:
             directory = output_dir(svc, job)
             stem = reserve_stem(svc.storage, directory, bible["title"], metadata_snapshot(job), job_id)
-            durable_record.remember(svc.storage, job_id, join(directory, f"{stem}_metadata.json"))
+            durable_record.remember(svc.storage, job_id, join(directory, metadata_file_name(stem)))
         except OSError as exc:
             raise StorageError(f"cannot write the metadata file: {exc}") from None
     saved = svc.store.save_bible_if_owned(job_id, bible, stem, task_id,

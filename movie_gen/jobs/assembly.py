@@ -10,7 +10,7 @@ from movie_gen.execution.generation import output_dir
 from movie_gen.jobs.job_view import set_statuses
 from movie_gen.jobs.result_schema import result_of
 from movie_gen.services import Services
-from movie_gen.storage.files import join
+from movie_gen.storage.files import join, metadata_file_name
 from movie_gen.storage.metadata import metadata_snapshot
 from movie_gen.store.job_model import UNFINISHED, JobState, UnitStatus, now_iso
 
@@ -31,11 +31,11 @@ def write_metadata(svc: Services, job: dict[str, Any]) -> None:
     if not job.get("file_stem") or not job["request"].get("save_to_files"):
         return
     try:
-        svc.storage.write_json(join(output_dir(svc, job), f"{job['file_stem']}_metadata.json"),
+        svc.storage.write_json(join(output_dir(svc, job), metadata_file_name(job["file_stem"])),
                                metadata_snapshot(job))
     except (OSError, StorageError, StorageUnavailable) as exc:
         log.error("cannot write the metadata file: %s", exc, extra={"job_id": job["job_id"]})
-        warning = (f"the metadata file {job['file_stem']}_metadata.json could not be written ({exc}): "
+        warning = (f"the metadata file {metadata_file_name(job['file_stem'])} could not be written ({exc}): "
                    "it does not show this job's last state")
         svc.store.add_warning(job["job_id"], warning)
         job["warnings"] = [*job.get("warnings", []), warning]

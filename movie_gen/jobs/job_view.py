@@ -12,6 +12,7 @@ from marshmallow import missing
 
 from movie_gen.config.settings import Settings
 from movie_gen.jobs.retries import stalled_seconds
+from movie_gen.storage.files import join, metadata_file_name
 from movie_gen.storage.metadata import token_usage
 from movie_gen.store.job_model import FINAL_STATES, JobState, UnitStatus
 from movie_gen.story.story_bible import set_sizes
@@ -77,7 +78,7 @@ def job_view(job: dict[str, Any], history: bool = True, links: dict[str, Any] | 
     idle = stalled_seconds(job, settings) if settings else None
     quota, stem = job.get("quota_not_before"), job.get("file_stem")
     last = job["sets"][-1]["set_number"] if job["sets"] else 0
-    metadata = f"{request['output_directory']}/{stem}_metadata.json" if stem else None
+    metadata = join(request["output_directory"], metadata_file_name(stem)) if stem else None
     download, url = locate(metadata) if metadata and locate else (None, None)
     return _view(job, {"metadata_download_url": download or missing, "metadata_file_url": url or missing,
         "links": links or missing, "status_url": links["self"] if links else missing,

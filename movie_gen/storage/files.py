@@ -133,7 +133,7 @@ def reserve_stem(store: Any, directory: str, title: str, metadata: dict[str, Any
     base = file_stem(title)
     for n in range(1, 1000):
         stem = base if n == 1 else f"{base}_{n}"
-        key = join(directory, f"{stem}_metadata.json")
+        key = join(directory, metadata_file_name(stem))
         if store.create_json(key, {**metadata, "file_stem": stem}):
             return stem
         existing = store.read_json(key)
@@ -150,6 +150,11 @@ def join(directory: str, name: str) -> str:
 def set_file_name(stem: str, set_number: int) -> str:
     """The file of one set: `<Story_Title>_set_01.json`."""
     return f"{stem}_set_{set_number:02d}.json"
+
+
+def metadata_file_name(stem: str) -> str:
+    """The job's metadata file: `<Story_Title>_metadata.json`."""
+    return f"{stem}_metadata.json"
 
 
 CHUNK = 64 * 1024  # bytes of a file sent at a time

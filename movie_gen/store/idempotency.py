@@ -38,6 +38,8 @@ class IdempotencyKeys:
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self.redis = client
         self.ttl_s = ttl_s
+        self._take_over = client.register_script(_TAKE_OVER)
+        self._release = client.register_script(_RELEASE)
 
     @staticmethod
     def _name(owner: str | None, scope: str, key: str) -> str:
@@ -67,11 +69,11 @@ class IdempotencyKeys:
             raise IdempotencyConflict("this Idempotency-Key was used with another request body")
         abandoned = time.time() - earlier.get("at", 0) > ABANDONED_AFTER_S
         if job_exists is not None and abandoned and not job_exists(earlier["job_id"]):
-            if self.redis.eval(_TAKE_OVER, 1, name, raw, claim, self.ttl_s):
+            if self._take_over(keys=[name], args=[raw, claim, self.ttl_s]):
                 return job_id, True
             return self.claim(owner, scope, key, body, job_id, job_exists)
         return earlier["job_id"], False
 
     def release(self, owner: str | None, scope: str, key: str, job_id: str) -> None:
         """Forget this request's claim (its request failed), so that the client may try the key again."""
-        self.redis.eval(_RELEASE, 1, self._name(owner, scope, key), job_id)
+        self._release(keys=[self._name(owner, scope, key)], args=[job_id])

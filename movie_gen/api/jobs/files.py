@@ -12,7 +12,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import abort
 
-from movie_gen.storage.files import UnsafePath, join, set_file_name
+from movie_gen.storage.files import UnsafePath, join, metadata_file_name, set_file_name
 
 from ..error_docs import documented_errors
 from .resources import _job_or_404, _services, blp
@@ -26,7 +26,7 @@ FILE_SCHEMA = {"type": "object", "description": "The file as stored: a set file 
 def job_file_names(job: dict) -> set[str]:
     """The names of the files a job may have: its metadata file and one file per set."""
     stem = job["file_stem"]
-    return {f"{stem}_metadata.json"} | {set_file_name(stem, n) for n in range(1, int(job["sets_total"]) + 1)}
+    return {metadata_file_name(stem)} | {set_file_name(stem, n) for n in range(1, int(job["sets_total"]) + 1)}
 
 
 @blp.route("/jobs/<job_id>/files/<name>")

@@ -19,7 +19,7 @@ from ..blueprint import Blueprint
 from ..common_schemas import JobSchema, SetsPageSchema
 from ..error_docs import EXPORTS_DESCRIPTION, documented_errors, documented_exports
 from ..long_polls import long_poll_slot, wait_for_final
-from ..responses import job_answer
+from ..responses import job_answer, job_links
 from .schemas import (
     JobListQuerySchema,
     JobListSchema,
@@ -109,7 +109,7 @@ class JobSets(MethodView):
         job = find_job(_services(), job_id, current_owner(), query["cursor"], query["limit"])
         if job is None:
             abort(404, message=f"No job with id {job_id!r}.")
-        files = locator(_services().storage, url_for("jobs.Job", job_id=job_id) + "/files/")
+        files = locator(_services().storage, job_links(job_id)["files"])
         return job_view(job, limit=query["limit"], locate=files)
 
 
